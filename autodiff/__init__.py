@@ -1,0 +1,34 @@
+"""autodiff: a scalar autograd engine where every number of backprop can be seen.
+
+>>> import autodiff
+>>> x = autodiff.Value(0.5, label="x")
+>>> y = (2 * x).tanh()
+>>> y.backward()
+>>> round(x.grad, 4)
+0.8399
+"""
+
+from .checks import detect_anomaly, gradcheck
+from .graph import Contribution, Step, backward, backward_steps, grad, topological_order
+from .ops import RULES, Rule
+from .scope import name_scope
+from .value import RemovableHandle, Value
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Value",
+    "RemovableHandle",
+    "Rule",
+    "RULES",
+    "topological_order",
+    "backward",
+    "grad",
+    "backward_steps",
+    "Step",
+    "Contribution",
+    "gradcheck",
+    "detect_anomaly",
+    "name_scope",
+    "__version__",
+]

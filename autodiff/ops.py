@@ -1,0 +1,190 @@
+"""The rule table: every op's forward value, local derivatives and domain checks, one row each.
+
+Each row is written once, as small Python expressions over the operands ``{a}`` and ``{b}``, the
+constant exponent ``{k}`` and the result ``{out}``. From that one text the table builds the plain
+functions that :class:`~autodiff.Value` calls, and :mod:`autodiff.compile` builds its straight-line
+replay code, so the engine, the compiled program, the tracer and the renderer can never disagree.
+
+>>> RULES["*"].apply(3.0, 4.0)
+(12.0, (4.0, 3.0))
+>>> RULES["tanh"].local_text
+('1.0 - {out} * {out}',)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+__all__ = ["Rule", "RULES", "DomainError"]
+
+
+class DomainError(ArithmeticError):
+    """An operand outside an op's domain; :class:`~autodiff.Value` re-raises it with labels."""
+
+    def __init__(self, kind: type[Exception], message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+def _exp(a: float) -> float:
+    # IEEE semantics: overflow gives inf (anomaly mode then reports it) instead of OverflowError.
+    try:
+        return math.exp(a)
+    except OverflowError:
+        return math.inf
+
+
+def _sigmoid(a: float) -> float:
+    # Written so that neither branch can overflow.
+    if a >= 0:
+        return 1.0 / (1.0 + math.exp(-a))
+    e = math.exp(a)
+    return e / (1.0 + e)
+
+
+def _power(a: float, k: float) -> float:
+    try:
+        return a**k
+    except OverflowError:
+        odd = float(k).is_integer() and int(k) % 2 == 1
+        return -math.inf if (a < 0 and odd) else math.inf
+
+
+def _dpower(a: float, k: float) -> float:
+    """d(a**k)/da = k * a**(k-1), with its limits where the formula divides by zero."""
+    if k == 0:
+        return 0.0
+    try:
+        return k * _power(a, k - 1)
+    except ZeroDivisionError:  # a == 0 and 0 < k < 1: the slope is vertical
+        return math.inf
+
+
+def _is_integer(k: float) -> bool:
+    return float(k).is_integer()
+
+
+# Names the expressions may use; nothing else is in scope when they are compiled.
+NAMESPACE: dict[str, object] = {
+    "exp": _exp,
+    "log": math.log,
+    "tanh": math.tanh,
+    "sigmoid": _sigmoid,
+    "power": _power,
+    "dpower": _dpower,
+    "is_integer": _is_integer,
+    "DomainError": DomainError,
+    "ValueError": ValueError,
+    "ZeroDivisionError": ZeroDivisionError,
+}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One op: how its value and each operand's local derivative are computed.
+
+    ``name`` is the ``op`` string stored on nodes; ``operands`` the names of its Value operands
+    (``("a",)`` or ``("a", "b")``); ``constant`` is ``"k"`` for the op that keeps a plain-number
+    exponent beside its single operand. ``checks`` are (condition, exception, message) triples
+    tested before the value is computed. ``symbol`` shows the op in formulas.
+    """
+
+    name: str
+    operands: tuple[str, ...]
+    value_text: str
+    local_text: tuple[str, ...]
+    symbol: str
+    checks: tuple[tuple[str, type[Exception], str], ...] = ()
+    constant: str | None = None
+    apply: Callable[..., tuple[float, tuple[float, ...]]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "apply", self._build())
+
+    @property
+    def arity(self) -> int:
+        return len(self.operands)
+
+    def substitute(self, text: str, names: dict[str, str]) -> str:
+        """The expression ``text`` with each placeholder replaced by the given name."""
+        return text.format(**names)
+
+    def _build(self) -> Callable[..., tuple[float, tuple[float, ...]]]:
+        args = list(self.operands) + ([self.constant] if self.constant else [])
+        names = {n: n for n in ("a", "b", "k", "out")}
+        lines = [f"def rule({', '.join(args)}):"]
+        for condition, kind, message in self.checks:
+            lines.append(f"    if {self.substitute(condition, names)}:")
+            lines.append(f"        raise DomainError({kind.__name__}, {message!r})")
+        lines.append(f"    out = {self.substitute(self.value_text, names)}")
+        local = ", ".join(f"({self.substitute(t, names)})" for t in self.local_text)
+        lines.append(f"    return out, ({local},)")
+        scope = dict(NAMESPACE)
+        exec("\n".join(lines), scope)  # our own table text, never user input
+        fn = scope["rule"]
+        fn.__name__ = fn.__qualname__ = f"rule_{self.name}"
+        return fn  # type: ignore[no-any-return]
+
+
+_NEG_BASE = ("{a} < 0 and not is_integer({k})", ValueError, "non-integer power of a negative base")
+_ZERO_NEG = ("{a} == 0 and {k} < 0", ZeroDivisionError, "0 raised to a negative power")
+
+_TABLE = [
+    Rule("+", ("a", "b"), "{a} + {b}", ("1.0", "1.0"), "{a} + {b}"),
+    Rule("-", ("a", "b"), "{a} - {b}", ("1.0", "-1.0"), "{a} - {b}"),
+    Rule("*", ("a", "b"), "{a} * {b}", ("{b}", "{a}"), "{a} * {b}"),
+    Rule(
+        "/",
+        ("a", "b"),
+        "{a} / {b}",
+        ("1.0 / {b}", "-{out} / {b}"),
+        "{a} / {b}",
+        checks=(("{b} == 0", ZeroDivisionError, "division by zero"),),
+    ),
+    Rule("neg", ("a",), "-{a}", ("-1.0",), "-{a}"),
+    # Value ** number: the exponent is a constant kept on the node (``arg``), not an operand.
+    Rule(
+        "**",
+        ("a",),
+        "power({a}, {k})",
+        ("dpower({a}, {k})",),
+        "{a} ** {k}",
+        checks=(_ZERO_NEG, _NEG_BASE),
+        constant="k",
+    ),
+    # Value ** Value (or number ** Value): both operands get a local derivative.
+    Rule(
+        "pow",
+        ("a", "b"),
+        "power({a}, {b})",
+        ("dpower({a}, {b})", "{out} * log({a}) if {a} > 0 else 0.0"),
+        "{a} ** {b}",
+        checks=(
+            ("{a} == 0 and {b} < 0", ZeroDivisionError, "0 raised to a negative power"),
+            ("{a} < 0 and not is_integer({b})", ValueError, "non-integer power of a negative base"),
+            (
+                "{a} < 0",
+                ValueError,
+                "a Value exponent needs a base >= 0 (d/db a**b = a**b * log(a) is not real for a < 0)",
+            ),
+        ),
+    ),
+    Rule("exp", ("a",), "exp({a})", ("{out}",), "exp({a})"),
+    Rule(
+        "log",
+        ("a",),
+        "log({a})",
+        ("1.0 / {a}",),
+        "log({a})",
+        checks=(("{a} <= 0", ValueError, "log of a non-positive number"),),
+    ),
+    Rule("tanh", ("a",), "tanh({a})", ("1.0 - {out} * {out}",), "tanh({a})"),
+    Rule("sigmoid", ("a",), "sigmoid({a})", ("{out} * (1.0 - {out})",), "sigmoid({a})"),
+    Rule("relu", ("a",), "{a} if {a} > 0 else 0.0", ("1.0 if {a} > 0 else 0.0",), "relu({a})"),
+]
+
+#: Every op, by the ``op`` string that nodes carry.
+RULES: dict[str, Rule] = {rule.name: rule for rule in _TABLE}

@@ -1,0 +1,331 @@
+"""The scalar node of the graph: its number, its gradient, and how it was made.
+
+A node keeps its operands (``parents``, in operand order) and the local derivative of its value
+with respect to each of them (``locals``), computed once from :data:`autodiff.ops.RULES` when the
+node is made. Backprop is then one loop over (parent, local derivative) pairs, and any tool can
+ask any edge for its local derivative.
+
+>>> a = Value(3.0, label="a")
+>>> b = a * a + a
+>>> b.backward()
+>>> a.grad
+7.0
+>>> b.parents[0].locals
+(3.0, 3.0)
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+import sys
+from typing import Any, Callable, Optional, Union
+
+from .ops import NAMESPACE, RULES, DomainError, Rule
+
+__all__ = ["Value", "RemovableHandle"]
+
+Number = Union[int, float]
+Operand = Union["Value", int, float]
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def _real(x: object, what: str) -> float:
+    """``x`` as a float if it is a real number (not a bool), else a TypeError naming its type."""
+    if type(x) is float or type(x) is int:
+        return float(x)
+    if isinstance(x, bool) or not isinstance(x, numbers.Real):
+        raise TypeError(f"{what} must be a real number (int or float), not {type(x).__name__}: {x!r}")
+    return float(x)
+
+
+def _describe(v: "Value") -> str:
+    name = repr(v.label) if v.label else ("a constant" if v.is_constant else "an unlabelled node")
+    return f"{name} = {v.data!r}"
+
+
+def _domain_error(op: str, operands: tuple["Value", ...], kind: type, message: str, k: Any = None) -> Exception:
+    parts = ", ".join(_describe(v) for v in operands)
+    if k is not None:
+        parts += f", exponent = {k!r}"
+    return kind(f"{op}: {message} ({parts})")
+
+
+def _user_frame() -> str:
+    """File and line of the innermost caller outside this package (anomaly mode's 'created at')."""
+    frame = sys._getframe(1)
+    while frame is not None and os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == _PACKAGE_DIR:
+        frame = frame.f_back  # type: ignore[assignment]
+    if frame is None:
+        return "<unknown>"
+    return f"{frame.f_code.co_filename}:{frame.f_lineno}"
+
+
+def _check_forward(v: "Value") -> None:
+    d = v.data
+    if d != d or d in (float("inf"), float("-inf")):
+        operands = ", ".join(_describe(p) for p in v.parents)
+        if v.arg is not None:
+            operands += f", exponent = {v.arg!r}"
+        raise FloatingPointError(
+            f"anomaly: op {v.op!r} produced {d!r} from ({operands}); created at {v._origin}"
+        )
+
+
+# The namespace the generated op methods run in. It also holds the process-wide switches they
+# read on the hot path as plain globals; only autodiff.detect_anomaly, autodiff.name_scope and
+# hook registration change them.
+_ENV: dict[str, Any] = dict(NAMESPACE)
+_ENV.update(_SCOPE=None, _ANOMALY=False, _LIVE_HOOKS=0)
+
+
+def _generate(rule: Rule, method: str) -> Callable[..., "Value"]:
+    """The Value method for ``rule``: coerce the operand, check the domain, make the node.
+
+    Written out from the rule's text so that the hot path has no call per op beyond the method
+    itself; ``autodiff.ops.RULES`` stays the one place each derivative is written.
+    """
+    names = {"a": "a", "b": "b", "k": "k", "out": "out"}
+    binary = rule.arity == 2
+    params = "self, other" if (binary or rule.constant) else "self"
+    lines = [f"def generated({params}):"]
+    if binary:
+        lines += [
+            "    if other.__class__ is not Value and not isinstance(other, Value):",
+            "        other = _constant(other)",
+            "        if other is None:",
+            "            return NotImplemented",
+            "    a = self.data",
+            "    b = other.data",
+        ]
+        operands, parents, arg = "(self, other)", "(self, other)", "None"
+    else:
+        lines.append("    a = self.data")
+        operands, parents, arg = "(self,)", "(self,)", "None"
+        if rule.constant:
+            lines.append("    k = other")
+            arg = "k"
+    for condition, kind, message in rule.checks:
+        lines.append(f"    if {rule.substitute(condition, names)}:")
+        extra = ", k" if rule.constant else ""
+        lines.append(f"        raise _domain_error({rule.name!r}, {operands}, {kind.__name__}, {message!r}{extra})")
+    local = ", ".join(f"({rule.substitute(t, names)})" for t in rule.local_text)
+    lines += [
+        f"    out = {rule.substitute(rule.value_text, names)}",
+        "    v = _new(Value)",
+        "    v.data = out",
+        "    v.grad = 0.0",
+        "    v.label = ''",
+        f"    v.op = {rule.name!r}",
+        f"    v.parents = {parents}",
+        f"    v.locals = ({local},)",
+        f"    v.arg = {arg}",
+        "    v.scope = _SCOPE",
+        "    v._pending = 0",
+        "    if _ANOMALY:",
+        "        v._origin = _user_frame()",
+        "        _check_forward(v)",
+        "    return v",
+    ]
+    exec("\n".join(lines), _ENV)  # our own table text, never user input
+    fn = _ENV.pop("generated")
+    fn.__name__, fn.__qualname__ = method, f"Value.{method}"
+    fn.__doc__ = f"The {rule.name!r} op: {rule.symbol.format(a='self', b='other', k='k')} (generated from RULES[{rule.name!r}])."
+    return fn  # type: ignore[no-any-return]
+
+
+class RemovableHandle:
+    """Returned by :meth:`Value.register_hook`; ``remove()`` takes the hook off again."""
+
+    __slots__ = ("_value", "_fn")
+
+    def __init__(self, value: "Value", fn: Callable[["Value"], Any]) -> None:
+        self._value = value
+        self._fn = fn
+
+    def remove(self) -> None:
+        hooks = getattr(self._value, "_hooks", None)
+        if hooks and self._fn in hooks:
+            hooks.remove(self._fn)
+            _ENV["_LIVE_HOOKS"] -= 1
+
+
+class Value:
+    """A scalar in the graph: ``data``, ``grad``, and the op, operands and local derivatives that made it.
+
+    >>> x = Value(2.0, label="x")
+    >>> y = (x * 3 + 1).tanh()
+    >>> y.op, y.parents[0].op
+    ('tanh', '+')
+    >>> y.backward()
+    >>> round(x.grad, 6) == round(3 * (1 - y.data ** 2), 6)
+    True
+    """
+
+    __slots__ = ("data", "grad", "label", "op", "parents", "locals", "arg", "scope", "_pending", "_hooks", "_origin", "_order")
+
+    data: float
+    grad: float
+    label: str
+    op: str
+    parents: tuple["Value", ...]
+    locals: tuple[float, ...]
+    arg: Any
+    scope: Optional[tuple[str, ...]]
+
+    def __init__(self, data: Number, label: str = "") -> None:
+        self.data = _real(data, "Value data")
+        if not isinstance(label, str):
+            raise TypeError(f"Value label must be a str, not {type(label).__name__}")
+        self.grad = 0.0
+        self.label = label
+        self.op = ""
+        self.parents = ()
+        self.locals = ()
+        self.arg = None
+        self.scope = _ENV["_SCOPE"]
+        self._pending = 0  # consumers not yet done, used only while a backward walk runs
+        if _ENV["_ANOMALY"]:
+            self._origin = _user_frame()
+
+    # -- what kind of node ---------------------------------------------------------------------
+    @property
+    def is_leaf(self) -> bool:
+        """True for a node no op made: an input, a parameter or a constant."""
+        return not self.parents
+
+    @property
+    def is_constant(self) -> bool:
+        """True for a plain number that appeared in an expression (``x * 2``'s ``2``)."""
+        return False
+
+    @property
+    def origin(self) -> str:
+        """Where user code created this node (recorded only inside :func:`autodiff.detect_anomaly`)."""
+        try:
+            return self._origin
+        except AttributeError:
+            return "<not recorded: create the node inside autodiff.detect_anomaly()>"
+
+    # -- arithmetic: generated from the rule table (see _generate) --------------------------
+    __add__ = _generate(RULES["+"], "__add__")
+    __sub__ = _generate(RULES["-"], "__sub__")
+    __mul__ = _generate(RULES["*"], "__mul__")
+    __truediv__ = _generate(RULES["/"], "__truediv__")
+    __neg__ = _generate(RULES["neg"], "__neg__")
+    _pow_value = _generate(RULES["pow"], "_pow_value")
+    _pow_number = _generate(RULES["**"], "_pow_number")
+    exp = _generate(RULES["exp"], "exp")
+    log = _generate(RULES["log"], "log")
+    tanh = _generate(RULES["tanh"], "tanh")
+    sigmoid = _generate(RULES["sigmoid"], "sigmoid")
+    relu = _generate(RULES["relu"], "relu")
+
+    def __radd__(self, other: Number) -> "Value":
+        c = _constant(other)
+        return NotImplemented if c is None else c.__add__(self)
+
+    def __rsub__(self, other: Number) -> "Value":
+        c = _constant(other)
+        return NotImplemented if c is None else c.__sub__(self)
+
+    def __rmul__(self, other: Number) -> "Value":
+        c = _constant(other)
+        return NotImplemented if c is None else c.__mul__(self)
+
+    def __rtruediv__(self, other: Number) -> "Value":
+        c = _constant(other)
+        return NotImplemented if c is None else c.__truediv__(self)
+
+    def __pow__(self, other: Operand) -> "Value":
+        """``self ** other``: a number exponent is kept on the node (op ``**``), a Value one is an operand (op ``pow``)."""
+        if isinstance(other, Value):
+            return self._pow_value(other)
+        try:
+            k = _real(other, "exponent")
+        except TypeError:
+            return NotImplemented
+        return self._pow_number(k)
+
+    def __rpow__(self, other: Number) -> "Value":
+        c = _constant(other)
+        return NotImplemented if c is None else c._pow_value(self)
+
+    def __pos__(self) -> "Value":
+        return self
+
+    def __float__(self) -> float:
+        return self.data
+
+    # -- gradients -----------------------------------------------------------------------------
+    def backward(self) -> None:
+        """d self / d node into every ancestor's ``grad``: see :func:`autodiff.backward`."""
+        _graph_backward(self)
+
+    def register_hook(self, fn: Callable[["Value"], Optional[float]]) -> RemovableHandle:
+        """Call ``fn(self)`` once this node's gradient is final during backward (or stepping).
+
+        If ``fn`` returns a number, it replaces the gradient before it flows on, as in PyTorch.
+        """
+        if not callable(fn):
+            raise TypeError(f"register_hook needs a callable, not {type(fn).__name__}")
+        hooks = getattr(self, "_hooks", None)
+        if hooks is None:
+            hooks = self._hooks = []
+        hooks.append(fn)
+        _ENV["_LIVE_HOOKS"] += 1
+        return RemovableHandle(self, fn)
+
+    def __repr__(self) -> str:
+        return f"Value(label={self.label!r}, op={self.op!r}, data={_fmt(self.data)}, grad={_fmt(self.grad)})"
+
+
+class Constant(Value):
+    """A plain number that took part in an op; drawn as a constant, never a parameter."""
+
+    __slots__ = ()
+
+    @property
+    def is_constant(self) -> bool:
+        return True
+
+
+_new = object.__new__
+
+
+def _constant(x: object) -> Optional[Value]:
+    """A leaf for the plain number ``x``; None when ``x`` is not a real number (so the op says NotImplemented)."""
+    try:
+        data = _real(x, "operand")
+    except TypeError:
+        return None
+    c = _new(Constant)
+    c.data = data
+    c.grad = 0.0
+    c.label = ""
+    c.op = ""
+    c.parents = ()
+    c.locals = ()
+    c.arg = None
+    c.scope = _ENV["_SCOPE"]
+    c._pending = 0
+    if _ENV["_ANOMALY"]:
+        c._origin = _user_frame()
+    return c
+
+
+# Names the generated methods look up when they run.
+_ENV.update(Value=Value, _new=_new, _constant=_constant, _domain_error=_domain_error,
+            _user_frame=_user_frame, _check_forward=_check_forward, ZeroDivisionError=ZeroDivisionError,
+            ValueError=ValueError)
+
+
+def _fmt(x: float) -> str:
+    if x != 0 and (abs(x) < 1e-4 or abs(x) >= 1e6):
+        return f"{x:.4e}"
+    return f"{x:.4f}"
+
+
+# graph.py reads this module's switches; importing it last keeps the cycle harmless.
+from .graph import backward as _graph_backward  # noqa: E402

@@ -1,0 +1,60 @@
+"""Shared timing helpers: best-of-N wall time under one garbage-collector setting for both sides."""
+
+from __future__ import annotations
+
+import gc
+import platform
+import sys
+import time
+import tracemalloc
+from typing import Callable, TypeVar
+
+T = TypeVar("T")
+
+
+def best_time(
+    fn: Callable[..., object],
+    repeat: int = 5,
+    gc_enabled: bool = True,
+    setup: Callable[[], object] | None = None,
+) -> float:
+    """Smallest wall time of ``repeat`` calls, with the collector on or off during each call.
+
+    With ``setup``, each call gets a fresh ``setup()`` result as its argument, made untimed.
+    """
+    best = float("inf")
+    for _ in range(repeat):
+        arg = setup() if setup else None
+        gc.collect()
+        was = gc.isenabled()
+        (gc.enable if gc_enabled else gc.disable)()
+        try:
+            start = time.perf_counter()
+            fn(arg) if setup else fn()
+            best = min(best, time.perf_counter() - start)
+        finally:
+            (gc.enable if was else gc.disable)()
+        del arg
+    return best
+
+
+def traced_bytes(build: Callable[[], T]) -> tuple[T, int]:
+    """What ``build()`` returns and the bytes it left allocated (tracemalloc)."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        result = build()
+        after = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    return result, after - before
+
+
+def machine() -> str:
+    return f"{platform.processor() or platform.machine()}, Python {sys.version.split()[0]} ({platform.python_implementation()})"
+
+
+def row(name: str, ours: float, theirs: float, unit: str = "ms", scale: float = 1e3) -> str:
+    ratio = theirs / ours if ours else float("inf")
+    return f"{name:<44} {ours * scale:>10.2f} {unit:<3} {theirs * scale:>10.2f} {unit:<3} {ratio:>7.2f}x"
