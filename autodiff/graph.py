@@ -28,32 +28,43 @@ if TYPE_CHECKING:
 __all__ = ["topological_order", "backward", "grad", "backward_steps", "Step", "Contribution"]
 
 
-def _count_consumers(root: "Value", reset: bool) -> list["Value"]:
+def _count_consumers(root: "Value", reset: bool) -> None:
     """Set each ancestor's ``_pending`` to its number of consumers under ``root``; with ``reset``,
-    zero intermediate grads (leaves accumulate, as in PyTorch). Returns the nodes found."""
-    if reset and root.parents:
-        root.grad = 0.0
-    found = [root]
+    zero intermediate grads (leaves accumulate, as in PyTorch)."""
     stack = [root]
     push = stack.append
     pop = stack.pop
-    note = found.append
+    if not reset:
+        while stack:
+            for p in pop().parents:
+                n = p._pending
+                p._pending = n + 1
+                if not n:
+                    push(p)
+        return
+    if root.parents:
+        root.grad = 0.0
     while stack:
         for p in pop().parents:
             n = p._pending
             p._pending = n + 1
             if not n:
                 push(p)
-                note(p)
-                if reset and p.parents:
+                if p.parents:
                     p.grad = 0.0
-    return found
 
 
-def _clear(found: list["Value"]) -> None:
-    # After an interrupted walk: counters back to zero so the next walk starts clean.
-    for v in found:
-        v._pending = 0
+def _clear(root: "Value") -> None:
+    """After an interrupted walk: every counter under ``root`` back to zero, so the next walk starts clean."""
+    root._pending = 0
+    stack = [root]
+    seen = {id(root)}
+    while stack:
+        for p in stack.pop().parents:
+            p._pending = 0
+            if id(p) not in seen:
+                seen.add(id(p))
+                stack.append(p)
 
 
 def _release_order(root: "Value") -> list["Value"]:
@@ -65,7 +76,7 @@ def _release_order(root: "Value") -> list["Value"]:
     """
     order = getattr(root, "_order", None)
     if order is None:
-        found = _count_consumers(root, reset=False)
+        _count_consumers(root, reset=False)
         order = []
         note = order.append
         stack = [root]
@@ -81,7 +92,7 @@ def _release_order(root: "Value") -> list["Value"]:
                     if not n:
                         push(p)
         except BaseException:
-            _clear(found)
+            _clear(root)
             raise
         root._order = order
     return order
@@ -121,7 +132,7 @@ def backward(root: "Value") -> None:
         return
     # First backward from this root: find the order while pushing gradients (one fused walk),
     # releasing each parent once its last consumer has pushed into it.
-    found = _count_consumers(root, reset=True)
+    _count_consumers(root, reset=True)
     root.grad += 1.0
     order: list[Value] = []
     note = order.append
@@ -149,15 +160,15 @@ def backward(root: "Value") -> None:
                 b._pending = n
                 if not n:
                     push(b)
-            else:
-                for p, local in zip(parents, v.locals):
-                    p.grad += local * g
-                    n = p._pending - 1
-                    p._pending = n
-                    if not n:
-                        push(p)
+            else:  # every op has one or two operands
+                (a,) = parents
+                a.grad += v.locals[0] * g
+                n = a._pending - 1
+                a._pending = n
+                if not n:
+                    push(a)
     except BaseException:
-        _clear(found)
+        _clear(root)
         raise
     root._order = order
 
@@ -177,8 +188,7 @@ def _replay(order: list["Value"]) -> None:
             a.grad += la * g
             b.grad += lb * g
         else:
-            for p, local in zip(parents, v.locals):
-                p.grad += local * g
+            parents[0].grad += v.locals[0] * g
 
 
 def grad(root: "Value", inputs: Sequence["Value"]) -> list[float]:

@@ -29,6 +29,7 @@ Number = Union[int, float]
 Operand = Union["Value", int, float]
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_GENERATED = "<autodiff generated"  # the file name of code made from the rule table
 
 
 def _real(x: object, what: str) -> float:
@@ -55,7 +56,10 @@ def _domain_error(op: str, operands: tuple["Value", ...], kind: type, message: s
 def _user_frame() -> str:
     """File and line of the innermost caller outside this package (anomaly mode's 'created at')."""
     frame = sys._getframe(1)
-    while frame is not None and os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == _PACKAGE_DIR:
+    while frame is not None and (
+        frame.f_code.co_filename.startswith(_GENERATED)
+        or os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == _PACKAGE_DIR
+    ):
         frame = frame.f_back  # type: ignore[assignment]
     if frame is None:
         return "<unknown>"
@@ -128,7 +132,8 @@ def _generate(rule: Rule, method: str) -> Callable[..., "Value"]:
         "        _check_forward(v)",
         "    return v",
     ]
-    exec("\n".join(lines), _ENV)  # our own table text, never user input
+    code = compile("\n".join(lines), f"{_GENERATED} {method}>", "exec")
+    exec(code, _ENV)  # our own table text, never user input
     fn = _ENV.pop("generated")
     fn.__name__, fn.__qualname__ = method, f"Value.{method}"
     fn.__doc__ = f"The {rule.name!r} op: {rule.symbol.format(a='self', b='other', k='k')} (generated from RULES[{rule.name!r}])."
