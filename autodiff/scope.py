@@ -9,24 +9,34 @@
 
 from __future__ import annotations
 
-import contextlib
-from typing import Iterator
+from typing import Any, Optional
 
 from . import value as _state
 
 __all__ = ["name_scope"]
 
 
-@contextlib.contextmanager
-def name_scope(name: str) -> Iterator[tuple[str, ...]]:
-    """Every node made inside the block gets ``scope`` = the enclosing names, outermost first."""
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"name_scope needs a non-empty str, not {name!r}")
-    env = _state._ENV
-    previous = env["_SCOPE"]
-    current = (previous or ()) + (name,)
-    env["_SCOPE"] = current
-    try:
-        yield current
-    finally:
-        env["_SCOPE"] = previous
+class name_scope:
+    """Every node made inside the block gets ``scope`` = the enclosing names, outermost first.
+
+    A class rather than a generator-based context manager: models enter a scope per neuron call,
+    so entering and leaving must be cheap.
+    """
+
+    __slots__ = ("name", "_previous")
+
+    def __init__(self, name: str) -> None:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"name_scope needs a non-empty str, not {name!r}")
+        self.name = name
+        self._previous: Optional[tuple[str, ...]] = None
+
+    def __enter__(self) -> tuple[str, ...]:
+        env = _state._ENV
+        self._previous = previous = env["_SCOPE"]
+        current = (previous or ()) + (self.name,)
+        env["_SCOPE"] = current
+        return current
+
+    def __exit__(self, *exc: Any) -> None:
+        _state._ENV["_SCOPE"] = self._previous

@@ -1,0 +1,80 @@
+"""Training-step benchmark: a 2-16-16-1 MLP on 100 points, this project vs micrograd.nn, one process.
+
+One step = forward on every point, mean squared error, zero_grad, backward, SGD update.
+
+    python bench/bench_nn.py
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from harness import best_time, machine, row  # noqa: E402
+
+import micrograd.nn as mgnn  # noqa: E402
+
+import nn  # noqa: E402
+
+POINTS = 100
+
+
+def moons(n: int = POINTS, seed: int = 0) -> tuple[list[list[float]], list[float]]:
+    """Two interleaved half circles with a little noise, labels -1 and +1 (like sklearn's make_moons)."""
+    rng = random.Random(seed)
+    X, Y = [], []
+    for i in range(n):
+        upper = i % 2 == 0
+        t = math.pi * rng.random()
+        x, y = (math.cos(t), math.sin(t)) if upper else (1 - math.cos(t), 0.5 - math.sin(t))
+        X.append([x + rng.gauss(0, 0.1), y + rng.gauss(0, 0.1)])
+        Y.append(1.0 if upper else -1.0)
+    return X, Y
+
+
+def step_ours(model, X, Y, lr=0.05):
+    outs = [model(x)[0] for x in X]
+    loss = sum(((o - y) ** 2 for o, y in zip(outs, Y)), 0.0) * (1.0 / len(X))
+    model.zero_grad()
+    loss.backward()
+    for p in model.parameters():
+        p.data -= lr * p.grad
+    return loss.data
+
+
+def step_micrograd(model, X, Y, lr=0.05):
+    outs = [model(x) for x in X]
+    loss = sum(((o - y) ** 2 for o, y in zip(outs, Y)), 0.0) * (1.0 / len(X))
+    model.zero_grad()
+    loss.backward()
+    for p in model.parameters():
+        p.data -= lr * p.grad
+    return loss.data
+
+
+def main() -> None:
+    print(f"machine: {machine()}")
+    X, Y = moons()
+    ours = nn.MLP(2, [16, 16, 1], activation="relu", seed=0)
+    theirs = mgnn.MLP(2, [16, 16, 1])
+    print(f"workload: one training step of a 2-16-16-1 MLP on {POINTS} points\n")
+    print(f"{'':<44} {'autodiff':>14} {'micrograd':>14} {'ratio':>8}")
+    ratios = []
+    for gc_on in (True, False):
+        tag = "gc on" if gc_on else "gc off"
+        t_ours = best_time(lambda: step_ours(ours, X, Y), gc_enabled=gc_on)
+        t_mg = best_time(lambda: step_micrograd(theirs, X, Y), gc_enabled=gc_on)
+        print(row(f"training step ({tag})", t_ours, t_mg))
+        ratios.append(t_mg / t_ours)
+    print()
+    worst = min(ratios)
+    print(f"target training step >= 3x: {worst:.2f}x {'MET' if worst >= 3 else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    main()

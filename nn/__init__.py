@@ -1,0 +1,31 @@
+"""nn: neurons, layers and MLPs composed from :class:`autodiff.Value` scalars.
+
+>>> import nn
+>>> model = nn.MLP(2, [3, 2], seed=0)
+>>> [len(model.layers[0].weights), len(model.layers[0].weights[0])]  # W_ij: 2 x 3
+[2, 3]
+>>> [len(model.layers[1].weights), len(model.layers[1].weights[0])]  # W_jk: 3 x 2
+[3, 2]
+>>> loss = nn.mse_loss(model([0.5, -1.0]), [1.0, 0.0])
+>>> loss.backward()
+>>> model.parameter("W1[0][2]").grad == model.layers[0].weight_grads()[0][2]
+True
+"""
+
+from . import reference
+from .layers import ACTIVATIONS, MLP, Layer, Neuron
+from .losses import mse_loss, sse_loss
+from .module import Module
+from .optim import SGD
+
+__all__ = [
+    "Module",
+    "Neuron",
+    "Layer",
+    "MLP",
+    "ACTIVATIONS",
+    "mse_loss",
+    "sse_loss",
+    "SGD",
+    "reference",
+]
