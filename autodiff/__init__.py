@@ -11,6 +11,7 @@
 from .checks import detect_anomaly, gradcheck
 from .graph import Contribution, Step, backward, backward_steps, grad, topological_order
 from .ops import RULES, Rule
+from .render import Graph, RenderError, RendererNotAvailable, draw
 from .scope import name_scope
 from .value import RemovableHandle, Value
 
@@ -30,5 +31,9 @@ __all__ = [
     "gradcheck",
     "detect_anomaly",
     "name_scope",
+    "draw",
+    "Graph",
+    "RenderError",
+    "RendererNotAvailable",
     "__version__",
 ]
