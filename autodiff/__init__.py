@@ -9,10 +9,12 @@
 """
 
 from .checks import detect_anomaly, gradcheck
+from .debug import Debugger, StepRecord, page_html, record_steps, stepper
 from .graph import Contribution, Step, backward, backward_steps, grad, topological_order
 from .ops import RULES, Rule
 from .render import Graph, RenderError, RendererNotAvailable, draw
 from .scope import name_scope
+from .trace import Path, Trace, trace
 from .value import RemovableHandle, Value
 
 __version__ = "0.1.0"
@@ -32,6 +34,14 @@ __all__ = [
     "detect_anomaly",
     "name_scope",
     "draw",
+    "Debugger",
+    "StepRecord",
+    "record_steps",
+    "page_html",
+    "stepper",
+    "trace",
+    "Trace",
+    "Path",
     "Graph",
     "RenderError",
     "RendererNotAvailable",

@@ -34,8 +34,8 @@ def _squared_errors(name: str, outputs: Sequence[Value], targets: Sequence[Targe
     for k, (y, t) in enumerate(zip(outputs, targets)):
         if not isinstance(t, Value):
             t = Value(t, label=f"t[{k}]")
-        err = y - t
-        total = err * err if total is None else total + err * err
+        square = (y - t) ** 2  # one edge per output, so a trace shows one path through each y[k]
+        total = square if total is None else total + square
     assert total is not None
     return total
 

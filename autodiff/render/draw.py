@@ -20,7 +20,7 @@ import os
 import re
 from collections import Counter
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence, Union
+from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
 import graphviz
 
@@ -122,6 +122,8 @@ def draw(
     collapse: Union[bool, str] = False,
     max_nodes: int = 2000,
     renderer: Optional[str] = None,
+    grads: Optional[Mapping[Value, float]] = None,
+    status: Optional[Mapping[Value, str]] = None,
 ) -> Graph:
     """Draw everything ``root`` (a Value, or a list of them) depends on.
 
@@ -130,6 +132,12 @@ def draw(
     by their ``scope`` (layer, then neuron). ``collapse=True`` (or ``"neuron"``) draws one node per
     innermost scope, ``"layer"`` one per outermost, with the scalar edges between them counted.
     A graph of more than ``max_nodes`` Values is refused with a hint instead of drawn unreadably.
+
+    Drawing a moment of backprop (the debugger does): ``grads`` maps Values to the gradient to
+    show instead of ``.grad``, and ``status`` maps Values to ``"done"``, ``"current"`` or
+    ``"pending"``, drawn in green, red and grey. In the SVG, value node ``i`` (in
+    :func:`~autodiff.topological_order`) has ``id="v{i}"``, its op node ``id="o{i}"``, the edge from
+    its parent number ``k`` ``id="e{i}_{k}"`` and the edge from its op node ``id="r{i}"``.
     """
     roots = [root] if isinstance(root, Value) else list(root)
     if not roots or not all(isinstance(r, Value) for r in roots):
@@ -144,7 +152,7 @@ def draw(
         "autodiff",
         graph_attr={"rankdir": rankdir, "fontname": "Helvetica", "nodesep": "0.25", "ranksep": "0.35"},
         node_attr={"fontname": "Helvetica", "fontsize": "11"},
-        edge_attr={"arrowsize": "0.6"},
+        edge_attr={"arrowsize": "0.6", "fontname": "Helvetica"},
     )
     if collapse:
         _draw_collapsed(dot, nodes, roots, "layer" if collapse == "layer" else "neuron", show_data, show_grad, max_nodes)
@@ -167,10 +175,18 @@ def draw(
             branch = branch["children"].setdefault(name, {"children": {}, "nodes": []})
         branch["nodes"].append(statement)
 
+    shown_grads = {id(v): g for v, g in (grads or {}).items()}
+    states = {id(v): s for v, s in (status or {}).items()}
+    for s in states.values():
+        if s not in _STATUS:
+            raise ValueError(f"status values must be one of {', '.join(_STATUS)}, not {s!r}")
     for v in nodes:
         i = index[id(v)]
         hot = id(v) in hot_nodes
-        attrs = _value_style(v, id(v) in root_ids, show_data, show_grad)
+        attrs = _value_style(v, id(v) in root_ids, show_data, show_grad, shown_grads.get(id(v)))
+        attrs["id"] = f"v{i}"
+        if id(v) in states:
+            attrs.update(_STATUS[states[id(v)]])
         if dim:
             attrs.update(color=_HOT, penwidth="2.2", fontcolor="#111111") if hot else attrs.update(color=_DIM, fontcolor=_DIM)
             if not hot:
@@ -180,7 +196,7 @@ def draw(
             op_hot = hot and (
                 any((id(p), id(v)) in hot_edges for p in v.parents) or any(id(p) in hot_nodes for p in v.parents)
             )
-            op_attrs = {"label": label_text(v.op if v.arg is None else f"{v.op} {_fmt(v.arg)}"), "shape": "circle",
+            op_attrs = {"id": f"o{i}", "label": label_text(v.op if v.arg is None else f"{v.op} {_fmt(v.arg)}"), "shape": "circle",
                         "width": "0.3", "height": "0.3", "margin": "0.02", "fontsize": "10"}
             if dim:
                 op_attrs.update(color=_HOT if op_hot else _DIM, fontcolor=_HOT if op_hot else _DIM)
@@ -192,9 +208,9 @@ def draw(
             continue
         i = index[id(v)]
         out_hot = dim and id(v) in hot_nodes
-        dot.edge(f"o{i}", f"v{i}", **({"color": _HOT, "penwidth": "2"} if out_hot else {"color": _DIM} if dim else {}))
-        for p, local in zip(v.parents, v.locals):
-            attrs: dict[str, str] = {}
+        dot.edge(f"o{i}", f"v{i}", id=f"r{i}", **({"color": _HOT, "penwidth": "2"} if out_hot else {"color": _DIM} if dim else {}))
+        for k, (p, local) in enumerate(zip(v.parents, v.locals)):
+            attrs: dict[str, str] = {"id": f"e{i}_{k}"}
             if show_local:
                 attrs["label"] = label_text(_fmt(local))
                 attrs["fontsize"] = "9"
@@ -205,14 +221,23 @@ def draw(
     return Graph(dot.source, renderer)
 
 
-def _value_style(v: Value, is_root: bool, show_data: bool, show_grad: bool) -> dict[str, str]:
+_STATUS = {
+    "done": {"fillcolor": "#bbf7d0", "color": "#15803d"},  # green-200 / green-700
+    "current": {"fillcolor": "#fecaca", "color": _HOT, "penwidth": "2.5"},  # red-200
+    "pending": {"fillcolor": "#f1f5f9", "color": "#94a3b8", "fontcolor": "#64748b"},  # slate
+}
+
+
+def _value_style(
+    v: Value, is_root: bool, show_data: bool, show_grad: bool, grad: Optional[float] = None
+) -> dict[str, str]:
     if v.is_constant:
         return {"label": label_text(_fmt(v.data)), "shape": "plaintext", "fontcolor": "#475569", "fontsize": "10"}
     lines = [v.label] if v.label else []
     if show_data:
         lines.append(f"data {_fmt(v.data)}")
     if show_grad:
-        lines.append(f"grad {_fmt(v.grad)}")
+        lines.append(f"grad {_fmt(v.grad if grad is None else grad)}")
     fill = _ROOT if is_root else _LEAF if v.is_leaf else _PLAIN
     style = {"label": label_text(*lines) if lines else label_text(v.op), "shape": "box", "style": "rounded,filled",
              "fillcolor": fill}

@@ -1,0 +1,193 @@
+"""The offline step-through page: one self-contained HTML file (inline SVG, script and style).
+
+Next and previous buttons, a slider and the arrow keys move through the backward steps; each
+step highlights its node and edges, writes every node's gradient at that moment into the graph,
+and lists the numbers (grad, local derivatives, contributions, before and after). The page reads
+the same :class:`~autodiff.debug.record.StepRecord` as the terminal debugger, embedded as JSON.
+Nothing is loaded from the network, and labels only reach the page as text.
+
+>>> from autodiff import Value
+>>> x = Value(2.0, label="x")
+>>> y = (x * x).tanh()
+>>> page = page_html(y, title="x squared")
+>>> page.startswith("<!DOCTYPE html>") and "<svg" in page and "http" not in page.split("<svg")[0]
+True
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Optional
+
+from ..value import Value
+from .record import StepRecord, record_steps
+
+__all__ = ["page_html", "Stepper", "stepper"]
+
+_STYLE = """
+body { font-family: Helvetica, Arial, sans-serif; margin: 0; color: #0f172a; }
+header { padding: 10px 16px; background: #f8fafc; border-bottom: 1px solid #e2e8f0; position: sticky; top: 0; }
+header h1 { font-size: 16px; margin: 0 0 6px 0; }
+button { font-size: 14px; padding: 3px 12px; }
+#slider { width: 40%; vertical-align: middle; }
+#counter { font-variant-numeric: tabular-nums; margin-left: 8px; }
+main { display: flex; gap: 12px; padding: 8px 16px; }
+#graph { flex: 3; overflow: auto; border: 1px solid #e2e8f0; }
+#graph svg { max-width: 100%; height: auto; }
+#panel { flex: 1; min-width: 260px; font-size: 13px; }
+#panel table { border-collapse: collapse; width: 100%; }
+#panel td, #panel th { border-bottom: 1px solid #e2e8f0; padding: 3px 4px; text-align: left; font-variant-numeric: tabular-nums; }
+g.node.done path, g.node.done polygon { fill: #bbf7d0; stroke: #15803d; }
+g.node.pending path, g.node.pending polygon { fill: #f8fafc; stroke: #94a3b8; }
+g.node.current path, g.node.current polygon, g.node.current ellipse { fill: #fecaca; stroke: #dc2626; stroke-width: 3px; }
+g.node.parent path, g.node.parent polygon { stroke: #dc2626; stroke-width: 2px; }
+g.edge.active path, g.edge.active polygon { stroke: #dc2626; stroke-width: 2.5px; }
+g.edge.active polygon { fill: #dc2626; }
+g.edge.active text { fill: #dc2626; font-weight: bold; }
+"""
+
+_SCRIPT = """
+(function () {
+  var record = JSON.parse(document.getElementById('steps').textContent);
+  var steps = record.steps, nodes = record.nodes, n = steps.length;
+  var slider = document.getElementById('slider');
+  var position = 0;
+  function num(x) { return typeof x === 'number' ? Number(x.toPrecision(4)).toString() : String(x); }
+  function name(i) { var nd = nodes[i]; return nd.label || (nd.kind === 'constant' ? num(nd.data) : '#' + i + ' (' + nd.op + ')'); }
+  function grads(k) {
+    var g = record.start.slice();
+    for (var s = 0; s < k; s++) steps[s].contributions.forEach(function (c) { g[c.parent] = c.after; });
+    return g;
+  }
+  function cell(row, text) { var td = document.createElement('td'); td.textContent = text; row.appendChild(td); }
+  function show(k) {
+    position = Math.max(0, Math.min(n, k));
+    slider.value = position;
+    document.getElementById('counter').textContent = 'step ' + position + ' of ' + n;
+    var g = grads(position), current = position > 0 ? steps[position - 1] : null;
+    var done = {};
+    for (var s = 0; s < position; s++) done[steps[s].node] = true;
+    document.querySelectorAll('g.edge.active, g.node.parent, g.node.current').forEach(function (el) {
+      el.classList.remove('active', 'parent', 'current');
+    });
+    nodes.forEach(function (nd, i) {
+      var el = document.getElementById('v' + i);
+      if (!el) return;
+      el.classList.remove('done', 'current', 'pending');
+      el.classList.add(current && current.node === i ? 'current' : done[i] ? 'done' : 'pending');
+      el.querySelectorAll('text').forEach(function (t) {
+        if (t.textContent.indexOf('grad ') === 0) t.textContent = 'grad ' + num(g[i]);
+      });
+    });
+    var title = document.getElementById('step-title'), body = document.getElementById('contributions');
+    body.textContent = '';
+    if (!current) {
+      title.textContent = 'Before backprop: the root ' + name(n ? steps[0].node : 0) + ' gets grad 1; press next.';
+      document.getElementById('step-node').textContent = '';
+      return;
+    }
+    var op = document.getElementById('o' + current.node);
+    if (op) op.classList.add('current');
+    var out = document.getElementById('r' + current.node);
+    if (out) out.classList.add('active');
+    var nd = nodes[current.node];
+    title.textContent = 'Step ' + position + ': ' + name(current.node) + (nd.label && nd.op ? ' (' + nd.op + ')' : '');
+    document.getElementById('step-node').textContent = 'grad ' + num(current.grad) + ', data ' + num(nodes[current.node].data);
+    current.contributions.forEach(function (c) {
+      var edge = document.getElementById('e' + current.node + '_' + c.k);
+      if (edge) edge.classList.add('active');
+      var parent = document.getElementById('v' + c.parent);
+      if (parent) parent.classList.add('parent');
+      var row = document.createElement('tr');
+      row.className = 'contribution';
+      cell(row, name(c.parent)); cell(row, num(c.local)); cell(row, num(c.amount));
+      cell(row, num(c.before)); cell(row, num(c.after));
+      body.appendChild(row);
+    });
+    if (!current.contributions.length) {
+      var row = document.createElement('tr'); cell(row, 'a leaf: its grad is final'); body.appendChild(row);
+    }
+  }
+  document.getElementById('next').addEventListener('click', function () { show(position + 1); });
+  document.getElementById('prev').addEventListener('click', function () { show(position - 1); });
+  slider.addEventListener('input', function () { show(parseInt(slider.value, 10)); });
+  document.addEventListener('keydown', function (e) {
+    if (e.key === 'ArrowRight') { show(position + 1); e.preventDefault(); }
+    if (e.key === 'ArrowLeft') { show(position - 1); e.preventDefault(); }
+  });
+  slider.max = n;
+  show(0);
+})();
+"""
+
+
+def _json_for_script(record: StepRecord) -> str:
+    # Inside <script>, "</script>" or "<!--" in a label must not end the element: escape < > &.
+    return record.to_json(separators=(",", ":")).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def page_html(root: Value, title: Optional[str] = None, renderer: Optional[str] = None, **draw_options: object) -> str:
+    """The step-through page for ``root.backward()`` as one HTML string (nothing changes ``.grad``)."""
+    from ..render import draw
+
+    record = record_steps(root)
+    start = {v: record.start[i] for i, v in enumerate(record.values)}
+    svg = draw(root, grads=start, renderer=renderer, **draw_options).svg()  # type: ignore[arg-type]
+    svg = svg[svg.index("<svg"):]  # drop the XML prolog and doctype: the SVG is inline
+    heading = html.escape(title or f"Backprop from {root.label or 'the root'}, step by step")
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{heading}</title>
+<style>{_STYLE}</style>
+</head>
+<body>
+<header>
+<h1>{heading}</h1>
+<button id="prev" type="button" title="previous step (left arrow)">&#9664; previous</button>
+<button id="next" type="button" title="next step (right arrow)">next &#9654;</button>
+<input id="slider" type="range" min="0" max="0" value="0" aria-label="step">
+<span id="counter"></span>
+</header>
+<main>
+<div id="graph">{svg}</div>
+<div id="panel">
+<h2 id="step-title" style="font-size:15px"></h2>
+<p id="step-node"></p>
+<table><thead><tr><th>to parent</th><th>local</th><th>local &#215; grad</th><th>before</th><th>after</th></tr></thead>
+<tbody id="contributions"></tbody></table>
+<p style="color:#64748b">Green: done; red: this step; grey: pending. Arrow keys move too.</p>
+</div>
+</main>
+<script type="application/json" id="steps">{_json_for_script(record)}</script>
+<script>{_SCRIPT}</script>
+</body>
+</html>
+"""
+
+
+class Stepper:
+    """The step-through page for a notebook: ``_repr_html_`` embeds it in an isolated iframe."""
+
+    def __init__(self, root: Value, height: int = 640, **options: object) -> None:
+        self.root = root
+        self.height = height
+        self.html = page_html(root, **options)  # type: ignore[arg-type]
+
+    def save(self, path: str) -> str:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(self.html)
+        return path
+
+    def _repr_html_(self) -> str:
+        return (
+            f'<iframe srcdoc="{html.escape(self.html, quote=True)}" sandbox="allow-scripts" '
+            f'style="width:100%;height:{self.height}px;border:1px solid #e2e8f0"></iframe>'
+        )
+
+
+def stepper(root: Value, **options: object) -> Stepper:
+    """A notebook object that shows the step-through page for ``root`` inline (no server needed)."""
+    return Stepper(root, **options)

@@ -1,0 +1,260 @@
+"""A terminal debugger for backprop: step through one backward pass as through code.
+
+Commands (a unique prefix is enough)::
+
+    step [N]       apply the next step (or N steps) and show it
+    next           run to the next step that changes the watched value's grad
+    continue       run to the next breakpoint, or to the end
+    break LABEL    stop before the step of the node labelled LABEL (no LABEL: list breakpoints)
+    print LABEL    a node's data, grad now, and its local derivatives
+    where          the current node, and how many nodes are done and pending
+    back [N]       undo one step (or N): backprop is deterministic, so any earlier state is rebuilt
+    graph FILE     write an SVG of this moment: done (green), current (red), pending (grey)
+    help           this list
+    quit           leave
+
+It reads commands from a terminal or from piped standard input, so sessions can be scripted:
+
+>>> import io
+>>> from autodiff import Value
+>>> x = Value(3.0, label="x")
+>>> y = x * x
+>>> y.label = "y"
+>>> out = io.StringIO()
+>>> Debugger(y, watch="x", stdin=io.StringIO("next\\nprint x\\nquit\\n"), stdout=out).run()
+>>> print(out.getvalue())  # doctest: +NORMALIZE_WHITESPACE
+backprop from y: 2 steps; watching x
+next: step 0, node y (*)
+(adb) step 0: y (*) grad 1
+    -> x: local 3 * grad 1 = 3; grad 0 -> 3
+    -> x: local 3 * grad 1 = 3; grad 3 -> 6
+(adb) x = leaf, data 3, grad 6
+(adb)
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from typing import IO, Optional
+
+from ..value import Value
+from .record import StepRecord, record_steps
+
+__all__ = ["Debugger"]
+
+_COMMANDS = ("step", "next", "continue", "break", "print", "where", "back", "graph", "help", "quit")
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.6g}"
+
+
+class Debugger:
+    """Step through ``root.backward()`` one node at a time, reading commands from ``stdin``.
+
+    ``watch`` is a label (or a Value) whose gradient ``next`` follows. Nothing here changes any
+    ``.grad``: the debugger reads the :class:`~autodiff.debug.record.StepRecord` of the pass.
+    """
+
+    prompt = "(adb) "
+
+    def __init__(
+        self,
+        root: Value,
+        watch: Optional[object] = None,
+        stdin: Optional[IO[str]] = None,
+        stdout: Optional[IO[str]] = None,
+    ) -> None:
+        self.root = root
+        self.record: StepRecord = record_steps(root)
+        self.stdin = stdin if stdin is not None else sys.stdin
+        self.stdout = stdout if stdout is not None else sys.stdout
+        self.position = 0  # steps applied so far; the current step is steps[position]
+        self.breakpoints: set[int] = set()
+        self.watch: Optional[int] = None
+        if isinstance(watch, Value):
+            found = [i for i, v in enumerate(self.record.values) if v is watch]
+            if not found:
+                raise ValueError("the watched Value is not in the graph")
+            self.watch = found[0]
+        elif watch is not None:
+            self.watch = self._resolve(str(watch))
+
+    # -- state ---------------------------------------------------------------------------------
+    def _name(self, i: int) -> str:
+        node = self.record.nodes[i]
+        if node["label"]:
+            return node["label"]
+        if node["kind"] == "constant":
+            return _fmt(node["data"])
+        return f"#{i} ({node['op']})"
+
+    def _resolve(self, label: str) -> int:
+        found = self.record.find(label)
+        if not found:
+            labels = sorted({n["label"] for n in self.record.nodes if n["label"]})
+            raise ValueError(f"no node labelled {label!r}; labels: {', '.join(labels)}")
+        return found[0]
+
+    def grads(self) -> list[float]:
+        """Every node's gradient at the current position."""
+        return self.record.grads_after(self.position)
+
+    @property
+    def done(self) -> bool:
+        return self.position >= len(self.record.steps)
+
+    def _say(self, text: str) -> None:
+        self.stdout.write(text + "\n")
+
+    def _show_step(self, k: int) -> None:
+        step = self.record.steps[k]
+        node = self.record.nodes[step["node"]]
+        op = f" ({node['op']})" if node["op"] and node["label"] else ""
+        self._say(f"step {k}: {self._name(step['node'])}{op} grad {_fmt(step['grad'])}")
+        for c in step["contributions"]:
+            self._say(
+                f"    -> {self._name(c['parent'])}: local {_fmt(c['local'])} * grad {_fmt(step['grad'])} = "
+                f"{_fmt(c['amount'])}; grad {_fmt(c['before'])} -> {_fmt(c['after'])}"
+            )
+
+    def _where_line(self) -> str:
+        if self.done:
+            return "backprop finished: every gradient is final"
+        step = self.record.steps[self.position]
+        node = self.record.nodes[step["node"]]
+        return f"next: step {self.position}, node {self._name(step['node'])}" + (f" ({node['op']})" if node["op"] and node["label"] else "")
+
+    # -- commands ------------------------------------------------------------------------------
+    def do_step(self, arg: str) -> None:
+        n = int(arg) if arg else 1
+        if n < 1:
+            raise ValueError("step takes a positive count")
+        for _ in range(n):
+            if self.done:
+                self._say("backprop finished: every gradient is final")
+                return
+            self._show_step(self.position)
+            self.position += 1
+
+    def _changes_watch(self, k: int) -> bool:
+        return any(c["parent"] == self.watch for c in self.record.steps[k]["contributions"])
+
+    def do_next(self, arg: str) -> None:
+        if self.watch is None:
+            self.do_step("")
+            return
+        while not self.done:
+            k = self.position
+            hit = self._changes_watch(k)
+            self.position += 1
+            if hit:
+                self._show_step(k)
+                return
+        self._say(f"backprop finished; {self._name(self.watch)}.grad = {_fmt(self.grads()[self.watch])}")
+
+    def do_continue(self, arg: str) -> None:
+        first = True
+        while not self.done:
+            node = self.record.steps[self.position]["node"]
+            if node in self.breakpoints and not first:
+                self._say(f"breakpoint: {self._where_line()}")
+                return
+            first = False
+            self.position += 1
+        self._say("backprop finished: every gradient is final")
+
+    def do_break(self, arg: str) -> None:
+        if not arg:
+            names = ", ".join(self._name(i) for i in sorted(self.breakpoints)) or "none"
+            self._say(f"breakpoints: {names}")
+            return
+        i = self._resolve(arg)
+        self.breakpoints.add(i)
+        self._say(f"breakpoint set before the step of {self._name(i)}")
+
+    def do_print(self, arg: str) -> None:
+        if not arg:
+            raise ValueError("print needs a LABEL")
+        i = self._resolve(arg)
+        node = self.record.nodes[i]
+        text = f"{self._name(i)} = {node['kind']}, data {_fmt(node['data'])}, grad {_fmt(self.grads()[i])}"
+        if node["parents"]:
+            locals_ = ", ".join(f"d/d{self._name(p)} = {_fmt(loc)}" for p, loc in zip(node["parents"], node["locals"]))
+            text += f"; op {node['op']}, local derivatives: {locals_}"
+        self._say(text)
+
+    def do_where(self, arg: str) -> None:
+        total = len(self.record.steps)
+        self._say(f"{self._where_line()}; {self.position} of {total} steps done, {total - self.position} pending")
+        done = [self._name(s["node"]) for s in self.record.steps[: self.position]]
+        if done:
+            self._say("done: " + ", ".join(done[-8:]) + (f" (and {len(done) - 8} earlier)" if len(done) > 8 else ""))
+
+    def do_back(self, arg: str) -> None:
+        n = int(arg) if arg else 1
+        if self.position == 0:
+            self._say("at the start: nothing to undo")
+            return
+        self.position = max(0, self.position - n)
+        self._say(f"undone; {self._where_line()}")
+
+    def do_graph(self, arg: str) -> None:
+        if not arg:
+            raise ValueError("graph needs a FILE name, for example: graph state.svg")
+        from ..render import draw
+
+        values = self.record.values
+        grads = self.grads()
+        status = {}
+        current = None if self.done else self.record.steps[self.position]["node"]
+        finished = {s["node"] for s in self.record.steps[: self.position]}
+        for i, v in enumerate(values):
+            status[v] = "current" if i == current else "done" if i in finished else "pending"
+        path = draw(self.root, grads={v: grads[i] for i, v in enumerate(values)}, status=status).save(arg)
+        self._say(f"wrote {path}")
+
+    def do_help(self, arg: str) -> None:
+        self._say((__doc__ or "").split("::")[1].split("It reads")[0].rstrip())
+
+    # -- loop ----------------------------------------------------------------------------------
+    def onecmd(self, line: str) -> bool:
+        """Run one command line; returns True when the session should end."""
+        try:
+            words = shlex.split(line)
+        except ValueError as exc:
+            self._say(f"cannot read that line: {exc}")
+            return False
+        if not words:
+            return False
+        word, arg = words[0], " ".join(words[1:])
+        matches = [c for c in _COMMANDS if c.startswith(word)] if word else []
+        if len(matches) != 1 and word not in _COMMANDS:
+            what = "ambiguous" if len(matches) > 1 else "unknown"
+            self._say(f"{what} command {word!r}; commands:")
+            self.do_help("")
+            return False
+        command = word if word in _COMMANDS else matches[0]
+        if command == "quit":
+            return True
+        try:
+            getattr(self, f"do_{command}")(arg)
+        except ValueError as exc:
+            self._say(f"{command}: {exc}")
+        return False
+
+    def run(self) -> None:
+        """Read and run commands until ``quit`` or the end of input."""
+        watching = f"; watching {self._name(self.watch)}" if self.watch is not None else ""
+        self._say(f"backprop from {self._name(len(self.record.nodes) - 1)}: {len(self.record.steps)} steps{watching}")
+        self._say(self._where_line())
+        while True:
+            self.stdout.write(self.prompt)
+            self.stdout.flush()
+            line = self.stdin.readline()
+            if not line:
+                self.stdout.write("\n")
+                return
+            if self.onecmd(line.strip()):
+                return
