@@ -1,0 +1,205 @@
+"""A safe parser for formulas typed by users: ``tanh(a*b + c)`` becomes a graph of Values.
+
+Python's ``ast`` parses the text, and only an allow-list of node types is accepted: numbers,
+names, ``+ - * / **``, unary minus and plus, parentheses, and calls of the engine's functions by
+name (``exp``, ``log``, ``tanh``, ``sigmoid``, ``relu``) with one argument. Nothing is ever passed
+to ``eval`` or ``exec``. Anything else raises :class:`ExprError`, whose one-line message points at
+the offending part.
+
+>>> out, inputs = build_expression("tanh(a*b + c)", {"a": 2, "b": -3, "c": 10})
+>>> round(out.data, 6), sorted(inputs)
+(0.999329, ['a', 'b', 'c'])
+>>> build_expression("a.__class__", {"a": 1})
+Traceback (most recent call last):
+...
+autodiff.expr.ExprError: attribute access is not allowed, at column 1: a.__class__
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from typing import Mapping, Union
+
+from .value import Value
+
+__all__ = ["ExprError", "FUNCTIONS", "parse_expression", "build_expression", "MAX_LENGTH"]
+
+#: The functions a formula may call, by name.
+FUNCTIONS = ("exp", "log", "tanh", "sigmoid", "relu")
+MAX_LENGTH = 1000  # characters
+MAX_NODES = 400  # syntax-tree nodes
+MAX_DEPTH = 60  # nesting of parentheses and operators
+MAX_LITERAL = 1e15  # the largest number literal
+MAX_EXPONENT = 1000  # the largest literal exponent in a ** k
+
+_BINARY = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
+_UNARY = {ast.USub: "-", ast.UAdd: "+"}
+_WHAT = {
+    ast.Attribute: "attribute access",
+    ast.Subscript: "indexing",
+    ast.Lambda: "lambda",
+    ast.Compare: "comparison",
+    ast.BoolOp: "and/or",
+    ast.IfExp: "if/else",
+    ast.List: "a list",
+    ast.Tuple: "a tuple",
+    ast.Dict: "a dict",
+    ast.Set: "a set",
+    ast.ListComp: "a comprehension",
+    ast.GeneratorExp: "a generator",
+    ast.Starred: "unpacking",
+    ast.JoinedStr: "an f-string",
+    ast.NamedExpr: "assignment",
+    ast.Await: "await",
+}
+
+Number = Union[int, float]
+
+
+class ExprError(ValueError):
+    """A formula outside the allowed language; the message says what and where."""
+
+
+def _fail(what: str, node: ast.AST, text: str) -> ExprError:
+    col = getattr(node, "col_offset", 0)
+    end = getattr(node, "end_col_offset", None) or len(text)
+    part = text[col:end]
+    if len(part) > 40:
+        part = part[:37] + "..."
+    return ExprError(f"{what}, at column {col + 1}: {part}")
+
+
+def parse_expression(text: str) -> ast.expr:
+    """Check ``text`` against the allowed language and return its syntax tree."""
+    if not isinstance(text, str):
+        raise ExprError(f"an expression must be text, not {type(text).__name__}")
+    if not text.strip():
+        raise ExprError("the expression is empty")
+    if len(text) > MAX_LENGTH:
+        raise ExprError(f"the expression is {len(text)} characters long; the limit is {MAX_LENGTH}")
+    if "\n" in text or "\r" in text:
+        raise ExprError("the expression must be on one line")
+    depth = 0
+    for i, ch in enumerate(text):
+        depth += (ch == "(") - (ch == ")")
+        if depth > MAX_DEPTH:
+            raise ExprError(f"parentheses nest deeper than {MAX_DEPTH}, at column {i + 1}")
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError as exc:
+        where = f", at column {exc.offset}" if exc.offset else ""
+        raise ExprError(f"not a formula: {exc.msg}{where}") from None
+    except (RecursionError, MemoryError, ValueError) as exc:
+        raise ExprError(f"the expression cannot be parsed: {type(exc).__name__}") from None
+    body = tree.body
+    count = sum(1 for _ in ast.walk(body))
+    if count > MAX_NODES:
+        raise ExprError(f"the expression has {count} parts; the limit is {MAX_NODES}")
+    _check(body, text.strip(), 0)
+    return body
+
+
+def _check(node: ast.AST, text: str, depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise _fail(f"the expression nests deeper than {MAX_DEPTH}", node, text)
+    if isinstance(node, ast.Constant):
+        value = node.value
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _fail(f"only numbers are allowed as constants, not {type(value).__name__}", node, text)
+        if not abs(value) <= MAX_LITERAL:  # also catches inf and nan literals
+            raise _fail(f"a number larger than {MAX_LITERAL:g} is not allowed", node, text)
+    elif isinstance(node, ast.Name):
+        if node.id in FUNCTIONS:
+            raise _fail(f"{node.id} is a function: call it, as {node.id}(x)", node, text)
+        if node.id.startswith("_"):
+            raise _fail("names may not start with an underscore", node, text)
+    elif isinstance(node, ast.BinOp):
+        if type(node.op) not in _BINARY:
+            raise _fail(f"the operator {type(node.op).__name__} is not allowed (use + - * / **)", node, text)
+        if isinstance(node.op, ast.Pow) and isinstance(node.right, ast.Constant) and isinstance(node.right.value, (int, float)):
+            if not isinstance(node.right.value, bool) and abs(node.right.value) > MAX_EXPONENT:
+                raise _fail(f"an exponent larger than {MAX_EXPONENT} is not allowed", node.right, text)
+        _check(node.left, text, depth + 1)
+        _check(node.right, text, depth + 1)
+    elif isinstance(node, ast.UnaryOp):
+        if type(node.op) not in _UNARY:
+            raise _fail(f"the operator {type(node.op).__name__} is not allowed", node, text)
+        _check(node.operand, text, depth + 1)
+    elif isinstance(node, ast.Call):
+        if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
+            raise _fail(f"only these functions can be called: {', '.join(FUNCTIONS)}", node.func, text)
+        if len(node.args) != 1 or node.keywords:
+            raise _fail(f"{node.func.id} takes exactly one argument", node, text)
+        _check(node.args[0], text, depth + 1)
+    else:
+        what = _WHAT.get(type(node), type(node).__name__)
+        raise _fail(f"{what} is not allowed", node, text)
+
+
+def input_names(tree: ast.expr) -> list[str]:
+    """The input names a parsed formula uses, in order of first appearance."""
+    called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+    found = [n for n in ast.walk(tree) if isinstance(n, ast.Name) and id(n) not in called]
+    names: list[str] = []
+    for n in sorted(found, key=lambda n: n.col_offset):
+        if n.id not in names:
+            names.append(n.id)
+    return names
+
+
+def build_expression(text: str, values: Mapping[str, Number]) -> tuple[Value, dict[str, Value]]:
+    """Parse ``text`` and build its graph: the root Value and the input Values by name.
+
+    ``values`` gives every name's number; a missing or unused name raises :class:`ExprError`.
+    A number outside an op's domain (``log(-1)``, ``1/0``) raises the engine's usual error.
+    """
+    tree = parse_expression(text)
+    names = input_names(tree)
+    missing = [n for n in names if n not in values]
+    if missing:
+        raise ExprError(f"no value for {', '.join(missing)}: give one with --set {missing[0]}=NUMBER")
+    unused = [n for n in values if n not in names]
+    if unused:
+        raise ExprError(f"{', '.join(unused)} {'is' if len(unused) == 1 else 'are'} set but not in the expression")
+    inputs = {}
+    for n in names:
+        number = values[n]
+        if isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number):
+            raise ExprError(f"{n} must be set to a finite number, not {number!r}")
+        inputs[n] = Value(number, label=n)
+    out = _build(tree, inputs)
+    if not isinstance(out, Value):
+        out = Value(out)
+    if not out.label:
+        out.label = "out"
+    return out, inputs
+
+
+def _build(node: ast.AST, inputs: Mapping[str, Value]) -> Union[Value, float]:
+    if isinstance(node, ast.Constant):
+        return float(node.value)
+    if isinstance(node, ast.Name):
+        return inputs[node.id]
+    if isinstance(node, ast.UnaryOp):
+        operand = _build(node.operand, inputs)
+        return -operand if isinstance(node.op, ast.USub) else operand
+    if isinstance(node, ast.Call):
+        arg = _build(node.args[0], inputs)
+        if not isinstance(arg, Value):
+            arg = Value(arg)
+        return getattr(arg, node.func.id)()  # type: ignore[attr-defined]
+    assert isinstance(node, ast.BinOp)
+    left, right = _build(node.left, inputs), _build(node.right, inputs)
+    if not isinstance(left, Value) and not isinstance(right, Value):
+        left = Value(left)  # keep numbers-only parts in the graph, with the engine's errors
+    op = _BINARY[type(node.op)]
+    if op == "+":
+        return left + right
+    if op == "-":
+        return left - right
+    if op == "*":
+        return left * right
+    if op == "/":
+        return left / right
+    return left**right

@@ -1,0 +1,245 @@
+"""The ``autodiff`` command: the demo network, or any formula, traced, drawn and stepped through.
+
+It lives at the top of the stack, beside the ``nn`` package it needs (``autodiff`` itself never
+imports ``nn``). Every subcommand works on the 2-3-2 demo network, shaped by ``--seed``,
+``--activation``, ``--x`` and ``--target``; ``trace``, ``render``, ``debug`` and ``html`` also take a
+formula with ``--expr`` and ``--set``. Bad arguments exit with status 2 and one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+from typing import NoReturn, Optional, Sequence
+
+import autodiff
+from autodiff.expr import ExprError, build_expression
+
+from . import demo
+
+__all__ = ["main", "build_parser"]
+
+
+class UsageError(Exception):
+    """A bad argument found after parsing: exit 2 with this one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line and exit 2, never a traceback."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _finite(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
+    return value
+
+
+def _assignment(text: str) -> tuple[str, float]:
+    name, sep, number = text.partition("=")
+    if not sep or not name.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected NAME=NUMBER, got {text!r}")
+    return name, _finite(number)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line: one subparser per subcommand."""
+    network = argparse.ArgumentParser(add_help=False)
+    group = network.add_argument_group("the demo network (2 inputs, 3 hidden, 2 outputs)")
+    group.add_argument("--seed", type=int, default=0, help="initialisation seed (default 0)")
+    group.add_argument("--activation", choices=["tanh", "relu", "sigmoid"], default="tanh", help="hidden activation")
+    group.add_argument("--x", nargs=2, type=_finite, metavar=("X1", "X2"), default=[0.5, -1.0], help="the input")
+    group.add_argument("--target", nargs=2, type=_finite, metavar=("T1", "T2"), default=[1.0, 0.0], help="the target")
+    group.add_argument("--renderer", choices=list(autodiff.render.RENDERERS), help="Graphviz engine (default: first installed)")
+    formula = argparse.ArgumentParser(add_help=False)
+    group = formula.add_argument_group("a formula instead of the network")
+    group.add_argument("--expr", metavar="TEXT", help='for example "tanh(a*b + c)"; functions: exp log tanh sigmoid relu')
+    group.add_argument("--set", nargs="+", type=_assignment, metavar="NAME=NUMBER", default=[], help="input values: a=2 b=-3")
+
+    parser = _Parser(prog="autodiff", description="A scalar autograd engine where every number of backprop can be seen.")
+    parser.add_argument("--version", action="version", version=f"autodiff {autodiff.__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("demo", parents=[network], help="the 2-3-2 network: matrices, gradients, a trace, and files",
+                       description="Build the 2-3-2 network, run forward and backward, print both weight matrices and "
+                       "their gradients, check them against the matrix rules, trace one entry, and write drawings.")
+    p.add_argument("--out", default="autodiff-demo", metavar="DIR", help="where to write files (default ./autodiff-demo)")
+    p.add_argument("--torch", action="store_true", help="also compare with PyTorch's autograd (needs the torch extra)")
+    p.set_defaults(run=_demo)
+
+    p = sub.add_parser("trace", parents=[network, formula], help="how one gradient is made: every path, every factor",
+                       description="Explain one gradient by the chain rule: every path to the loss, each edge's local derivative.")
+    p.add_argument("name", nargs="?", metavar="NAME", help="a weight or node label of the network, for example W1[0][2]")
+    p.add_argument("--wrt", metavar="NAME", help="with --expr: the input to differentiate by")
+    p.add_argument("--svg", metavar="FILE", help="also write the graph with these paths highlighted")
+    p.add_argument("--max-paths", type=int, default=20, metavar="N", help="list at most N paths (default 20)")
+    p.set_defaults(run=_trace)
+
+    p = sub.add_parser("render", parents=[network, formula], help="draw the computation graph to SVG",
+                       description="Draw the whole graph (values, ops, gradients) with Graphviz; no system install needed.")
+    p.add_argument("--out", default="graph.svg", metavar="FILE", help="output file: .svg, .dot or .png (default graph.svg)")
+    p.add_argument("--show-local", action="store_true", help="write each edge's local derivative on it")
+    p.add_argument("--collapse", choices=["neuron", "layer"], help="one node per neuron or per layer")
+    p.set_defaults(run=_render)
+
+    p = sub.add_parser("debug", parents=[network, formula], help="step through backprop in the terminal",
+                       description="A debugger for one backward pass; commands come from the terminal or piped stdin "
+                       "(type help at its prompt).")
+    p.add_argument("name", nargs="?", metavar="NAME", help="a value to watch: 'next' runs to the next change of its grad")
+    p.set_defaults(run=_debug)
+
+    p = sub.add_parser("html", parents=[network, formula], help="write the offline step-through page",
+                       description="Write one self-contained HTML page that steps through backprop (buttons, slider, arrow keys).")
+    p.add_argument("--out", default="backprop.html", metavar="FILE", help="output file (default backprop.html)")
+    p.set_defaults(run=_html)
+    return parser
+
+
+# -- building what the subcommands work on ----------------------------------------------------
+def _network(args: argparse.Namespace, backward: bool = True) -> demo.DemoNetwork:
+    return demo.build(seed=args.seed, activation=args.activation, x=args.x, target=args.target, backward=backward)
+
+
+def _formula(args: argparse.Namespace, backward: bool = True) -> tuple[autodiff.Value, dict[str, autodiff.Value]]:
+    if not args.expr:
+        raise UsageError("--set goes with --expr")
+    values = dict(args.set)
+    if len(values) != len(args.set):
+        raise UsageError("a name is set twice in --set")
+    root, inputs = build_expression(args.expr, values)
+    if backward:
+        root.backward()
+    return root, inputs
+
+
+def _root(args: argparse.Namespace, backward: bool = True) -> autodiff.Value:
+    """The formula's or the network's root; ``backward=False`` leaves every grad at 0 (for stepping)."""
+    if args.expr is not None or args.set:
+        return _formula(args, backward)[0]
+    return _network(args, backward).loss
+
+
+def _find(root: autodiff.Value, name: str, what: str, model: Optional[demo.MLP] = None) -> autodiff.Value:
+    """The node labelled ``name``: a parameter of ``model`` first, else any labelled node."""
+    if model is not None:
+        try:
+            return model.parameter(name)
+        except KeyError:
+            pass
+    for v in autodiff.topological_order(root):
+        if v.label == name:
+            return v
+    if model is not None:
+        names = [n for n, _ in model.named_parameters()]
+        raise UsageError(f"no {what} {name!r}; valid names: {', '.join(names)} (or a node label such as h1[2], y[0])")
+    labels = sorted({v.label for v in autodiff.topological_order(root) if v.label})
+    raise UsageError(f"no {what} {name!r}; valid names: {', '.join(labels)}")
+
+
+# -- subcommands ------------------------------------------------------------------------------
+def _demo(args: argparse.Namespace) -> int:
+    net = _network(args)
+    print(demo.report(net))
+    if args.torch:
+        from .torch_bridge import demo_comparison
+
+        print()
+        print(demo_comparison(net))
+    written = demo.write_files(net, Path(args.out), renderer=args.renderer)
+    print()
+    print(f"Wrote {len(written)} files to {args.out}/:")
+    for path in written:
+        print(f"  {path}")
+    return 0
+
+
+def _trace(args: argparse.Namespace) -> int:
+    if args.max_paths < 1:
+        raise UsageError("--max-paths must be at least 1")
+    if args.expr is not None or args.set:
+        if args.name:
+            raise UsageError("with --expr, name the input with --wrt, not as NAME")
+        if not args.wrt:
+            raise UsageError("with --expr, say which input to differentiate by: --wrt NAME")
+        root, inputs = _formula(args)
+        if args.wrt not in inputs:
+            raise UsageError(f"--wrt {args.wrt!r} is not an input; inputs: {', '.join(inputs)}")
+        wrt = inputs[args.wrt]
+    else:
+        if args.wrt:
+            raise UsageError("--wrt goes with --expr; for the network give NAME, for example W1[0][2]")
+        if not args.name:
+            raise UsageError("say which gradient to trace, for example: autodiff trace W1[0][2]")
+        net = _network(args)
+        root = net.loss
+        wrt = _find(root, args.name, "weight or node", net.model)
+    t = autodiff.trace(root, wrt)
+    print(t.explain(max_paths=args.max_paths))
+    if args.svg:
+        t.draw(renderer=args.renderer).save(args.svg)
+        print(f"wrote {args.svg}")
+    return 0
+
+
+def _render(args: argparse.Namespace) -> int:
+    root = _root(args)
+    graph = autodiff.draw(root, show_local=args.show_local, collapse=args.collapse or False, renderer=args.renderer)
+    print(f"wrote {graph.save(args.out)}")
+    return 0
+
+
+def _debug(args: argparse.Namespace) -> int:
+    if args.expr is not None or args.set:
+        root, model = _formula(args, backward=False)[0], None
+    else:
+        net = _network(args, backward=False)
+        root, model = net.loss, net.model
+    watch = _find(root, args.name, "value", model) if args.name else None
+    autodiff.Debugger(root, watch=watch).run()
+    return 0
+
+
+def _html(args: argparse.Namespace) -> int:
+    root = _root(args, backward=False)
+    Path(args.out).write_text(autodiff.page_html(root, renderer=args.renderer), encoding="utf-8")
+    print(f"wrote {args.out}")
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the command line with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    prog = f"autodiff {args.command}"
+    try:
+        return int(args.run(args) or 0)
+    except (UsageError, ExprError, KeyError) as exc:
+        message = exc.args[0] if exc.args else str(exc)
+        print(f"{prog}: error: {message}", file=sys.stderr)
+        return 2
+    except (ValueError, ArithmeticError) as exc:  # a formula outside an op's domain: log(-1), 1/0
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except (autodiff.RenderError, autodiff.RendererNotAvailable, ImportError) as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"{prog}: error: cannot write: {exc.strerror or exc} ({exc.filename})", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
