@@ -9,6 +9,7 @@
 """
 
 from .checks import detect_anomaly, gradcheck
+from .compile import Program, compile
 from .debug import Debugger, StepRecord, page_html, record_steps, stepper
 from .graph import Contribution, Step, backward, backward_steps, grad, topological_order
 from .ops import RULES, Rule
@@ -34,6 +35,8 @@ __all__ = [
     "detect_anomaly",
     "name_scope",
     "draw",
+    "compile",
+    "Program",
     "Debugger",
     "StepRecord",
     "record_steps",

@@ -7,8 +7,6 @@ One step = forward on every point, mean squared error, zero_grad, backward, SGD 
 
 from __future__ import annotations
 
-import math
-import random
 import sys
 from pathlib import Path
 
@@ -20,21 +18,9 @@ from harness import best_time, machine, row  # noqa: E402
 import micrograd.nn as mgnn  # noqa: E402
 
 import nn  # noqa: E402
+from nn import moons  # noqa: E402
 
 POINTS = 100
-
-
-def moons(n: int = POINTS, seed: int = 0) -> tuple[list[list[float]], list[float]]:
-    """Two interleaved half circles with a little noise, labels -1 and +1 (like sklearn's make_moons)."""
-    rng = random.Random(seed)
-    X, Y = [], []
-    for i in range(n):
-        upper = i % 2 == 0
-        t = math.pi * rng.random()
-        x, y = (math.cos(t), math.sin(t)) if upper else (1 - math.cos(t), 0.5 - math.sin(t))
-        X.append([x + rng.gauss(0, 0.1), y + rng.gauss(0, 0.1)])
-        Y.append(1.0 if upper else -1.0)
-    return X, Y
 
 
 def step_ours(model, X, Y, lr=0.05):

@@ -13,6 +13,8 @@ True
 """
 
 from . import reference
+from .data import moons
+from .compiled import CompiledStep, compile_step
 from .layers import ACTIVATIONS, MLP, Layer, Neuron
 from .losses import mse_loss, sse_loss
 from .module import Module
@@ -27,5 +29,8 @@ __all__ = [
     "mse_loss",
     "sse_loss",
     "SGD",
+    "compile_step",
+    "CompiledStep",
     "reference",
+    "moons",
 ]

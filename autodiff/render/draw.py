@@ -125,7 +125,7 @@ def draw(
     grads: Optional[Mapping[Value, float]] = None,
     status: Optional[Mapping[Value, str]] = None,
 ) -> Graph:
-    """Draw everything ``root`` (a Value, or a list of them) depends on.
+    """Draw everything ``root`` (a Value, a list of them, or a compiled Program) depends on.
 
     ``show_local`` writes each edge's local derivative on it. ``highlight`` takes Values and
     ``(parent, child)`` pairs and draws them emphasised, the rest dimmed. ``group`` clusters nodes
@@ -139,6 +139,8 @@ def draw(
     :func:`~autodiff.topological_order`) has ``id="v{i}"``, its op node ``id="o{i}"``, the edge from
     its parent number ``k`` ``id="e{i}_{k}"`` and the edge from its op node ``id="r{i}"``.
     """
+    if not isinstance(root, Value) and hasattr(root, "instructions"):  # a compiled Program: its traced graph
+        root = list(root.outputs)  # type: ignore[union-attr]
     roots = [root] if isinstance(root, Value) else list(root)
     if not roots or not all(isinstance(r, Value) for r in roots):
         raise TypeError("draw needs a Value or a non-empty list of Values")

@@ -1,0 +1,387 @@
+"""Compiled replay: trace a function's graph once, then run forward and backward with no Values.
+
+``compile(fn, n_inputs)`` calls ``fn`` once on fresh input Values and turns the graph it builds
+into a flat program: one instruction per op (op, operand slots, output slot), in topological
+order. From that program and the rule table's own text (:data:`autodiff.ops.RULES`, never a
+second copy of the derivative rules) it writes straight-line Python, compiled once: a forward
+function, a backward function, and a fused loop over a batch. Leaves that ``fn`` reached but did
+not get as inputs (a model's parameters) are captured by reference: each run reads their
+current ``.data`` and backward adds into their ``.grad``, as the eager engine would.
+
+>>> from autodiff import Value
+>>> w = Value(0.5, label="w")
+>>> prog = compile(lambda xs: (xs[0] * w + xs[1]).tanh(), 2)
+>>> print(prog)
+program(x[0], x[1]; params w):
+  %2 = x[0] * w
+  %4 = %2 + x[1]
+  %5 = tanh(%4)
+  return %5
+>>> round(prog([1.0, 2.0]), 6)
+0.986614
+>>> [round(g, 6) for g in prog.backward()]   # d out / d x[0], d out / d x[1]
+[0.013296, 0.026592]
+>>> round(w.grad, 6)                         # and the parameter's grad, accumulated
+0.026592
+
+Python control flow that depends on values (``if x.data > 0``) is frozen at trace time; ops
+whose value depends on their operand (``relu``) are replayed faithfully.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Callable, Optional, Sequence, Union
+
+from .graph import _release_order
+from .ops import NAMESPACE, RULES, DomainError
+from .value import _ENV, Value, _real
+
+__all__ = ["compile", "Program", "Instruction"]
+
+_compile = compile  # the builtin, before this module's compile() shadows it
+
+
+class Instruction:
+    """``out = op(operands...)``: slots index :attr:`Program.slots`; ``arg`` is ``**``'s exponent."""
+
+    __slots__ = ("op", "operands", "arg", "out")
+
+    def __init__(self, op: str, operands: tuple[int, ...], arg: Optional[float], out: int) -> None:
+        self.op, self.operands, self.arg, self.out = op, operands, arg, out
+
+    def __repr__(self) -> str:
+        return f"Instruction({self.op!r}, {self.operands}, out={self.out})"
+
+
+def _literal(x: float) -> str:
+    return repr(float(x)) if math.isfinite(x) else f"float({str(x)!r})"
+
+
+class Program:
+    """A traced graph, replayed on numbers. Call it with ``n_inputs`` numbers; ``backward()`` after."""
+
+    def __init__(self, inputs: list[Value], outputs: list[Value], single: bool) -> None:
+        self.inputs = inputs
+        self.outputs = outputs
+        self._single = single
+        nodes: list[Value] = []
+        seen: set[int] = set()
+        for out in outputs:
+            for v in _release_order(out)[::-1]:
+                if id(v) not in seen:
+                    seen.add(id(v))
+                    nodes.append(v)
+        for x in inputs:  # inputs fn ignored still have a slot (their gradient is 0)
+            if id(x) not in seen:
+                seen.add(id(x))
+                nodes.insert(0, x)
+        self.slots: list[Value] = nodes  #: the traced Values, by slot (data as at trace time)
+        slot = {id(v): i for i, v in enumerate(nodes)}
+        self._slot = slot
+        input_ids = {id(x) for x in inputs}
+        self.params: list[Value] = [v for v in nodes if v.is_leaf and not v.is_constant and id(v) not in input_ids]
+        self.instructions: list[Instruction] = [
+            Instruction(v.op, tuple(slot[id(p)] for p in v.parents), v.arg, slot[id(v)]) for v in nodes if v.parents
+        ]
+        # What depends on an input or a parameter: only those slots need gradients.
+        live = {slot[id(v)] for v in inputs} | {slot[id(p)] for p in self.params}
+        for ins in self.instructions:
+            if any(o in live for o in ins.operands):
+                live.add(ins.out)
+        self._live = live
+        param_live = {slot[id(p)] for p in self.params}
+        for ins in self.instructions:
+            if any(o in param_live for o in ins.operands):
+                param_live.add(ins.out)
+        self._param_live = param_live
+        self._backward_order = [slot[id(v)] for v in _release_order(outputs[0])]
+        self._code: dict[tuple[str, bool], Callable[..., Any]] = {}
+        self._text: dict[tuple[str, bool], str] = {}
+        self._saved: Optional[tuple[float, ...]] = None
+
+    # -- naming ---------------------------------------------------------------------------------
+    def _name(self, i: int) -> str:
+        v = self.slots[i]
+        if v.is_constant:
+            return f"{v.data:g}"
+        return v.label or f"%{i}"
+
+    def __str__(self) -> str:
+        names = ", ".join(self._name(self._slot[id(x)]) for x in self.inputs)
+        params = ", ".join(self._name(self._slot[id(p)]) for p in self.params)
+        lines = [f"program({names}{'; params ' + params if params else ''}):"]
+        for ins in self.instructions:
+            rule = RULES[ins.op]
+            parts = {n: self._name(o) for n, o in zip(rule.operands, ins.operands)}
+            if rule.constant:
+                parts["k"] = f"{ins.arg:g}"
+            lines.append(f"  {self._name(ins.out)} = {rule.symbol.format(**parts)}")
+        lines.append("  return " + ", ".join(self._name(self._slot[id(o)]) for o in self.outputs))
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<autodiff.Program: {len(self.inputs)} inputs, {len(self.params)} params, {len(self.instructions)} instructions>"
+
+    # -- code generation ------------------------------------------------------------------------
+    def _ref(self, i: int) -> str:
+        v = self.slots[i]
+        return _literal(v.data) if v.is_constant else f"s{i}"
+
+    def _forward_lines(self, anomaly: bool, indent: str, inline: frozenset[int] = frozenset()) -> list[str]:
+        """Forward code, one line per op; the ops in ``inline`` are written into their consumer's line."""
+        lines = []
+        written: dict[int, str] = {}
+
+        def ref(o: int) -> str:
+            return written[o] if o in written else self._ref(o)
+
+        for k, ins in enumerate(self.instructions):
+            rule = RULES[ins.op]
+            names = {n: ref(o) for n, o in zip(rule.operands, ins.operands)}
+            names["k"] = _literal(ins.arg) if ins.arg is not None else "None"
+            operand_refs = ", ".join(names[n] for n in rule.operands)
+            for condition, _, _ in rule.checks:
+                lines.append(f"{indent}if {rule.substitute(condition, names)}: _domain({k}, ({operand_refs},))")
+            names["out"] = f"s{ins.out}"
+            value = rule.substitute(rule.value_text, names)
+            if ins.out in inline:
+                written[ins.out] = f"({value})"
+                continue
+            lines.append(f"{indent}s{ins.out} = {value}")
+            if anomaly:
+                lines.append(f"{indent}if not _finite(s{ins.out}): _bad_value({k}, s{ins.out})")
+        return lines
+
+    def _inlinable(self, backward_lines: list[str]) -> frozenset[int]:
+        """Ops whose value only feeds one operand of one later op, once, and nothing else."""
+        uses: dict[int, int] = {}
+        for ins in self.instructions:
+            for o in ins.operands:
+                uses[o] = uses.get(o, 0) + 1
+        needed = {int(m) for line in backward_lines for m in re.findall(r"\bs(\d+)\b", line)}
+        needed.update(self._slot[id(o)] for o in self.outputs)
+        single_use_in_text = set()
+        for ins in self.instructions:
+            rule = RULES[ins.op]
+            if rule.checks:
+                continue  # a checked operand is read twice
+            for n, o in zip(rule.operands, ins.operands):
+                if rule.value_text.count("{" + n + "}") == 1:
+                    single_use_in_text.add(o)
+        produced = {ins.out for ins in self.instructions}
+        return frozenset(i for i in produced if uses.get(i) == 1 and i not in needed and i in single_use_in_text)
+
+    def _backward_lines(
+        self, anomaly: bool, indent: str, seed: str, inputs: bool = True, into: Optional[dict[int, str]] = None
+    ) -> tuple[list[str], dict[int, str]]:
+        """Gradient code from the first output, in the eager engine's order.
+
+        Returns the lines and, for each slot given a gradient, the name holding it. A slot that
+        receives exactly one contribution through a local derivative of 1 (a ``+`` operand) gets no
+        variable of its own: it shares its consumer's. Without ``inputs``, only the parameters'
+        gradients are computed (a training batch needs no input gradients). ``into`` names
+        existing accumulators that contributions to those slots are added to.
+        """
+        live = self._live if inputs else self._param_live
+        producer = {ins.out: (k, ins) for k, ins in enumerate(self.instructions)}
+        reached = set(self._backward_order)
+        incoming: dict[int, int] = {}
+        for ins in self.instructions:
+            if ins.out in reached:
+                for o in ins.operands:
+                    if o in live:
+                        incoming[o] = incoming.get(o, 0) + 1
+        first = self._backward_order[0]
+        lines = [f"{indent}g{first} = {seed}"]
+        name = dict(into or {})
+        name[first] = f"g{first}"
+        for i in self._backward_order:
+            if i not in producer or i not in name:
+                continue
+            k, ins = producer[i]
+            g = name[i]
+            if anomaly:
+                lines.append(f"{indent}if not _finite({g}): _bad_grad({k}, {g})")
+            rule = RULES[ins.op]
+            names = {n: self._ref(o) for n, o in zip(rule.operands, ins.operands)}
+            names["k"] = _literal(ins.arg) if ins.arg is not None else "None"
+            names["out"] = f"s{ins.out}"
+            for operand, text in zip(ins.operands, rule.local_text):
+                if operand not in live:
+                    continue
+                local = rule.substitute(text, names)
+                term = g if local == "1.0" else f"-{g}" if local == "-1.0" else f"({local}) * {g}"
+                if anomaly and term not in (g, f"-{g}"):  # as eager anomaly mode: check each edge's amount
+                    lines.append(f"{indent}_c = {term}")
+                    lines.append(f"{indent}if not _finite(_c): _bad_edge({k}, {operand}, _c)")
+                    term = "_c"
+                if operand in name:
+                    lines.append(f"{indent}{name[operand]} += {term}")
+                elif local == "1.0" and incoming[operand] == 1:
+                    name[operand] = g
+                else:
+                    name[operand] = f"g{operand}"
+                    lines.append(f"{indent}g{operand} = {term}")
+        return lines, name
+
+    def _build(self, kind: str, anomaly: bool) -> Callable[..., Any]:
+        key = (kind, anomaly)
+        if key in self._code:
+            return self._code[key]
+        n_in = len(self.inputs)
+        in_slots = [self._slot[id(x)] for x in self.inputs]
+        param_slots = [self._slot[id(p)] for p in self.params]
+        out_slots = [self._slot[id(o)] for o in self.outputs]
+        unpack_inputs = (", ".join(f"s{i}" for i in in_slots) + ("," if n_in == 1 else "")) if n_in else "_"
+        read_params = [f"    s{i} = P[{j}].data" for j, i in enumerate(param_slots)]
+        results = ", ".join(f"s{i}" for i in out_slots)
+        computed = sorted({i for i in range(len(self.slots)) if not self.slots[i].is_constant})
+        state = ", ".join(f"s{i}" for i in computed) + ("," if len(computed) == 1 else "")
+        if kind == "forward":
+            lines = ["def forward(xs, P):", f"    {unpack_inputs} = xs", *read_params]
+            lines += self._forward_lines(anomaly, "    ")
+            lines.append(f"    return ({results},), ({state})")
+        elif kind == "backward":
+            body, assigned = self._backward_lines(anomaly, "    ", "seed")
+            lines = ["def backward(S, P, seed):", f"    {state} = S", *body]
+            lines += [f"    P[{j}].grad += {assigned[i]}" for j, i in enumerate(param_slots) if i in assigned]
+            grads = ", ".join(assigned.get(i, "0.0") for i in in_slots)
+            lines.append(f"    return [{grads}]")
+        else:  # batch: forward and backward on every row, parameters read once, their grads summed in locals
+            # each parameter's contributions go straight into its running sum t{slot}
+            body, assigned = self._backward_lines(anomaly, "        ", "seed", inputs=False,
+                                                  into={i: f"t{i}" for i in param_slots})
+            lines = ["def batch(rows, P, seed):", *read_params]
+            lines += [f"    t{i} = 0.0" for i in param_slots]
+            lines += ["    outs = []", "    note = outs.append", "    for xs in rows:", f"        {unpack_inputs} = xs"]
+            inline = frozenset() if anomaly else self._inlinable(body)
+            lines += self._forward_lines(anomaly, "        ", inline)
+            lines.append(f"        note(s{out_slots[0]})")
+            lines += body
+            lines += [f"    P[{j}].grad += t{i}" for j, i in enumerate(param_slots)]
+            lines.append("    return outs")
+        scope = dict(NAMESPACE)
+        scope.update(_domain=self._domain_error, _bad_value=self._bad_value, _bad_grad=self._bad_grad, _bad_edge=self._bad_edge,
+                     _finite=math.isfinite, float=float)
+        text = "\n".join(lines)
+        self._text[key] = text
+        code = _compile(text, f"<autodiff program {kind}>", "exec")
+        exec(code, scope)  # our own generated text, from the rule table; never user input
+        fn = scope[kind]
+        self._code[key] = fn
+        return fn  # type: ignore[no-any-return]
+
+    def source(self, kind: str = "forward") -> str:
+        """The generated Python of ``kind`` (``forward``, ``backward`` or ``batch``), for the curious."""
+        if kind not in ("forward", "backward", "batch"):
+            raise ValueError(f"kind must be 'forward', 'backward' or 'batch', not {kind!r}")
+        self._build(kind, False)
+        return self._text[(kind, False)]
+
+    # -- errors that name the op and the labels --------------------------------------------------
+    def _operands_text(self, k: int, values: Optional[Sequence[float]] = None) -> str:
+        ins = self.instructions[k]
+        parts = [
+            f"{self._name(o)!r} = {values[n]!r}" if values is not None else self._name(o)
+            for n, o in enumerate(ins.operands)
+        ]
+        return ", ".join(parts)
+
+    def _domain_error(self, k: int, values: tuple[float, ...]) -> None:
+        """An operand outside the op's domain: the engine's own error type and message, with labels."""
+        ins = self.instructions[k]
+        rule = RULES[ins.op]
+        parts = ", ".join(f"{self._name(o)!r} = {x!r}" for o, x in zip(ins.operands, values))
+        if rule.constant:
+            parts += f", exponent = {ins.arg!r}"
+        try:
+            rule.apply(*values, *([ins.arg] if rule.constant else []))
+        except DomainError as exc:
+            raise exc.kind(f"{ins.op}: {exc.message} ({parts}; compiled program, instruction {k})") from None
+        raise ValueError(f"{ins.op}: operand outside the op's domain ({parts})")  # pragma: no cover
+
+    def _bad_value(self, k: int, value: float) -> None:
+        ins = self.instructions[k]
+        raise FloatingPointError(
+            f"anomaly in compiled program: op {ins.op!r} producing {self._name(ins.out)!r} gave {value!r} "
+            f"(instruction {k}, operands {self._operands_text(k)})"
+        )
+
+    def _bad_grad(self, k: int, value: float) -> None:
+        ins = self.instructions[k]
+        raise FloatingPointError(
+            f"anomaly in compiled program: gradient {value!r} at {self._name(ins.out)!r} (op {ins.op!r}, instruction {k})"
+        )
+
+    def _bad_edge(self, k: int, operand: int, value: float) -> None:
+        ins = self.instructions[k]
+        raise FloatingPointError(
+            f"anomaly in compiled program: backward through op {ins.op!r} at {self._name(ins.out)!r} sent "
+            f"{value!r} to {self._name(operand)!r} (instruction {k})"
+        )
+
+    # -- running --------------------------------------------------------------------------------
+    def _check_inputs(self, xs: Sequence[float]) -> None:
+        if isinstance(xs, (int, float, Value)) or not hasattr(xs, "__len__"):
+            raise TypeError(f"this program takes a list of {len(self.inputs)} numbers, not {type(xs).__name__}")
+        if len(xs) != len(self.inputs):
+            raise ValueError(
+                f"this program was traced with {len(self.inputs)} inputs and cannot replay {len(xs)}: "
+                "the graph is fixed at trace time; compile again for another shape"
+            )
+
+    def __call__(self, xs: Sequence[float]) -> Union[float, list[float]]:
+        """Forward on ``n_inputs`` numbers; returns the output (or the list of outputs)."""
+        self._check_inputs(xs)
+        values = [_real(x, f"input {i}") for i, x in enumerate(xs)]
+        outs, self._saved = self._build("forward", bool(_ENV["_ANOMALY"]))(values, self.params)
+        return outs[0] if self._single else list(outs)
+
+    def backward(self, seed: float = 1.0) -> list[float]:
+        """Backward from the (first) output of the last call: adds ``seed * d out/d p`` into each
+        captured parameter's ``.grad`` and returns d out / d input for each input (times ``seed``)."""
+        if self._saved is None:
+            raise RuntimeError("call the program on inputs before backward()")
+        return self._build("backward", bool(_ENV["_ANOMALY"]))(self._saved, self.params, float(seed))  # type: ignore[no-any-return]
+
+    def batch(self, rows: Sequence[Sequence[float]], seed: float = 1.0) -> list[float]:
+        """Forward and backward on every row, in one compiled loop; returns the first output of each.
+
+        The parameters are read once for the whole batch, and ``seed * d out/d p`` summed over the
+        rows is added to each parameter's ``.grad``: one call is one training step's gradient.
+        """
+        run = self._build("batch", bool(_ENV["_ANOMALY"]))
+        try:
+            return run(rows, self.params, float(seed))  # type: ignore[no-any-return]
+        except (ValueError, TypeError):
+            for i, row in enumerate(rows):  # a bad row fails deep in the generated code: say which, clearly
+                self._check_inputs(row)
+                for x in row:
+                    _real(x, f"row {i}: an input")
+            raise
+
+
+def compile(
+    fn: Callable[[list[Value]], Union[Value, Sequence[Value]]],
+    n_inputs: int,
+    example: Optional[Sequence[float]] = None,
+) -> Program:
+    """Trace ``fn`` on ``n_inputs`` fresh input Values (labelled ``x[0]``, ...) into a :class:`Program`.
+
+    The inputs hold ``example`` while tracing (1.0 each by default): only the graph's shape is
+    kept, but an op outside its domain at those numbers (``log(x - 1)``) needs another example.
+    """
+    if isinstance(n_inputs, bool) or not isinstance(n_inputs, int) or n_inputs < 0:
+        raise ValueError(f"n_inputs must be a non-negative int, not {n_inputs!r}")
+    if example is not None and len(example) != n_inputs:
+        raise ValueError(f"example has {len(example)} numbers for {n_inputs} inputs")
+    start = [1.0] * n_inputs if example is None else [_real(x, "example input") for x in example]
+    inputs = [Value(x, label=f"x[{i}]") for i, x in enumerate(start)]
+    result = fn(inputs)
+    single = isinstance(result, Value)
+    outputs = [result] if single else list(result) if isinstance(result, (list, tuple)) else []
+    if not outputs or not all(isinstance(o, Value) for o in outputs):
+        raise TypeError("fn must return a Value or a non-empty list of Values")
+    return Program(inputs, outputs, single)
