@@ -15,6 +15,7 @@ True
 from . import reference
 from .data import moons
 from .compiled import CompiledStep, compile_step
+from .torch_bridge import compare_with_torch, from_torch, to_torch
 from .layers import ACTIVATIONS, MLP, Layer, Neuron
 from .losses import mse_loss, sse_loss
 from .module import Module
@@ -33,4 +34,7 @@ __all__ = [
     "CompiledStep",
     "reference",
     "moons",
+    "to_torch",
+    "from_torch",
+    "compare_with_torch",
 ]

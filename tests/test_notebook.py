@@ -1,0 +1,53 @@
+"""The notebook tour runs top to bottom in a real kernel, and shows what it promises."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+TOUR = Path(__file__).resolve().parent.parent / "docs" / "tour.ipynb"
+
+
+def test_the_tour_is_stored_without_outputs():
+    nb = json.loads(TOUR.read_text(encoding="utf-8"))
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            assert cell["outputs"] == [] and cell["execution_count"] is None
+
+
+def test_the_tour_runs_and_shows_graph_matrices_trace_stepper_and_plot(tmp_path):
+    nb = nbformat.read(TOUR, as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    cells = [c for c in nb.cells if c.cell_type == "code"]
+    outputs = [c.outputs for c in cells]
+    for out in outputs:
+        assert not [o for o in out if o.output_type == "error"], out
+
+    def kinds(i):
+        return {key for o in outputs[i] if "data" in o for key in o["data"]}
+
+    def text(i):
+        return "".join(o.get("text", "") for o in outputs[i] if o.output_type == "stream") + "".join(
+            o["data"].get("text/plain", "") for o in outputs[i] if "data" in o
+        )
+
+    assert "Value(label='loss'" in text(0)
+    assert "image/svg+xml" in kinds(1)
+    svg = next(o["data"]["image/svg+xml"] for o in outputs[1] if "data" in o)
+    assert "W1[0][2]" in svg and "layer 1" in svg
+    printed = text(2)
+    assert "dloss/dW_ij (2x3)" in printed and "dloss/dW_jk (3x2)" in printed
+    difference = float(printed.rsplit("=", 1)[1])
+    assert difference < 1e-12
+    assert "text/html" in kinds(3) and "sum of the 2 paths" in text(3)
+    html = next(o["data"]["text/html"] for o in outputs[3] if "data" in o)
+    assert "<svg" in html and "dloss/dW1[0][2]" in html
+    assert "text/html" in kinds(4)
+    frame = next(o["data"]["text/html"] for o in outputs[4] if "data" in o)
+    assert frame.startswith("<iframe srcdoc=")
+    assert "image/png" in kinds(5)
+    before, after = (float(v) for v in text(5).split("loss ")[1].split()[0::2][:2])
+    assert after < before / 5
