@@ -114,10 +114,8 @@ class Program:
         lines = [f"program({names}{'; params ' + params if params else ''}):"]
         for ins in self.instructions:
             rule = RULES[ins.op]
-            parts = {n: self._name(o) for n, o in zip(rule.operands, ins.operands)}
-            if rule.constant:
-                parts["k"] = f"{ins.arg:g}"
-            lines.append(f"  {self._name(ins.out)} = {rule.symbol.format(**parts)}")
+            k = f"{ins.arg:g}" if ins.arg is not None else "k"
+            lines.append(f"  {self._name(ins.out)} = {rule.formula([self._name(o) for o in ins.operands], k)}")
         lines.append("  return " + ", ".join(self._name(self._slot[id(o)]) for o in self.outputs))
         return "\n".join(lines)
 
@@ -139,13 +137,11 @@ class Program:
 
         for k, ins in enumerate(self.instructions):
             rule = RULES[ins.op]
-            names = {n: ref(o) for n, o in zip(rule.operands, ins.operands)}
-            names["k"] = _literal(ins.arg) if ins.arg is not None else "None"
-            operand_refs = ", ".join(names[n] for n in rule.operands)
-            for condition, _, _ in rule.checks:
-                lines.append(f"{indent}if {rule.substitute(condition, names)}: _domain({k}, ({operand_refs},))")
-            names["out"] = f"s{ins.out}"
-            value = rule.substitute(rule.value_text, names)
+            refs = [ref(o) for o in ins.operands]
+            arg = _literal(ins.arg) if ins.arg is not None else "None"
+            for condition, _, _ in rule.check_exprs(refs, arg):
+                lines.append(f"{indent}if {condition}: _domain({k}, ({', '.join(refs)},))")
+            value = rule.value_expr(refs, arg, f"s{ins.out}")
             if ins.out in inline:
                 written[ins.out] = f"({value})"
                 continue
@@ -167,9 +163,9 @@ class Program:
             rule = RULES[ins.op]
             if rule.checks:
                 continue  # a checked operand is read twice
-            for n, o in zip(rule.operands, ins.operands):
-                if rule.value_text.count("{" + n + "}") == 1:
-                    single_use_in_text.add(o)
+            markers = [f"@{n}@" for n in range(len(ins.operands))]
+            text = rule.value_expr(markers, "k", "out")
+            single_use_in_text.update(o for m, o in zip(markers, ins.operands) if text.count(m) == 1)
         produced = {ins.out for ins in self.instructions}
         return frozenset(i for i in produced if uses.get(i) == 1 and i not in needed and i in single_use_in_text)
 
@@ -205,13 +201,11 @@ class Program:
             if anomaly:
                 lines.append(f"{indent}if not _finite({g}): _bad_grad({k}, {g})")
             rule = RULES[ins.op]
-            names = {n: self._ref(o) for n, o in zip(rule.operands, ins.operands)}
-            names["k"] = _literal(ins.arg) if ins.arg is not None else "None"
-            names["out"] = f"s{ins.out}"
-            for operand, text in zip(ins.operands, rule.local_text):
+            arg = _literal(ins.arg) if ins.arg is not None else "None"
+            locals_ = rule.local_exprs([self._ref(o) for o in ins.operands], arg, f"s{ins.out}")
+            for operand, local in zip(ins.operands, locals_):
                 if operand not in live:
                     continue
-                local = rule.substitute(text, names)
                 term = g if local == "1.0" else f"-{g}" if local == "-1.0" else f"({local}) * {g}"
                 if anomaly and term not in (g, f"-{g}"):  # as eager anomaly mode: check each edge's amount
                     lines.append(f"{indent}_c = {term}")

@@ -46,11 +46,11 @@ def _count_consumers(root: "Value", reset: bool) -> None:
         root.grad = 0.0
     while stack:
         for p in pop().parents:
-            n = p._pending
-            p._pending = n + 1
-            if not n:
-                push(p)
-                if p.parents:
+            if p.parents:  # leaves are never waited for: they only accumulate
+                n = p._pending
+                p._pending = n + 1
+                if not n:
+                    push(p)
                     p.grad = 0.0
 
 
@@ -127,11 +127,16 @@ def backward(root: "Value") -> None:
         for _ in backward_steps(root, record=False):
             pass
         return
-    if getattr(root, "_order", None) is not None:
-        _replay(root._order)
+    if not root.parents:  # a leaf: d root / d root = 1, accumulated
+        root.grad += 1.0
+        return
+    order = getattr(root, "_backward_order", None)
+    if order is not None:
+        _replay(order)
         return
     # First backward from this root: find the order while pushing gradients (one fused walk),
-    # releasing each parent once its last consumer has pushed into it.
+    # releasing each intermediate parent once its last consumer has pushed into it. Leaves are
+    # not waited for and not listed: they only accumulate.
     _count_consumers(root, reset=True)
     root.grad += 1.0
     order: list[Value] = []
@@ -144,51 +149,62 @@ def backward(root: "Value") -> None:
             v = pop()
             note(v)
             parents = v.parents
-            if not parents:
-                continue
             g = v.grad
             if len(parents) == 2:
                 a, b = parents
                 la, lb = v.locals
                 a.grad += la * g
-                n = a._pending - 1
-                a._pending = n
-                if not n:
-                    push(a)
+                if a.parents:
+                    n = a._pending - 1
+                    a._pending = n
+                    if not n:
+                        push(a)
                 b.grad += lb * g
-                n = b._pending - 1
-                b._pending = n
-                if not n:
-                    push(b)
-            else:  # every op has one or two operands
+                if b.parents:
+                    n = b._pending - 1
+                    b._pending = n
+                    if not n:
+                        push(b)
+            elif len(parents) == 1:
                 (a,) = parents
                 a.grad += v.locals[0] * g
-                n = a._pending - 1
-                a._pending = n
-                if not n:
-                    push(a)
+                if a.parents:
+                    n = a._pending - 1
+                    a._pending = n
+                    if not n:
+                        push(a)
+            else:  # a sum of many terms
+                for p, local in zip(parents, v.locals):
+                    p.grad += local * g
+                    if p.parents:
+                        n = p._pending - 1
+                        p._pending = n
+                        if not n:
+                            push(p)
     except BaseException:
         _clear(root)
         raise
-    root._order = order
+    root._backward_order = order
 
 
 def _replay(order: list["Value"]) -> None:
-    """Backward over a known order (root first): reset, seed, one loop of edge updates."""
-    _reset(order)
+    """Backward over a known order of the intermediate nodes (root first): reset, seed, push."""
+    for v in order:
+        v.grad = 0.0
     order[0].grad += 1.0
     for v in order:
         parents = v.parents
-        if not parents:
-            continue
         g = v.grad
         if len(parents) == 2:
             a, b = parents
             la, lb = v.locals
             a.grad += la * g
             b.grad += lb * g
-        else:
+        elif len(parents) == 1:
             parents[0].grad += v.locals[0] * g
+        else:
+            for p, local in zip(parents, v.locals):
+                p.grad += local * g
 
 
 def grad(root: "Value", inputs: Sequence["Value"]) -> list[float]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
 __all__ = ["Rule", "RULES", "DomainError"]
 
@@ -90,6 +90,10 @@ class Rule:
     (``("a",)`` or ``("a", "b")``); ``constant`` is ``"k"`` for the op that keeps a plain-number
     exponent beside its single operand. ``checks`` are (condition, exception, message) triples
     tested before the value is computed. ``symbol`` shows the op in formulas.
+
+    A ``join`` rule takes any number of operands (``sum``): its value is the operands' texts
+    joined by ``join`` and evaluated left to right, and ``local_text[0]`` is every operand's local
+    derivative.
     """
 
     name: str
@@ -99,6 +103,7 @@ class Rule:
     symbol: str
     checks: tuple[tuple[str, type[Exception], str], ...] = ()
     constant: str | None = None
+    join: str | None = None
     apply: Callable[..., tuple[float, tuple[float, ...]]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -112,7 +117,40 @@ class Rule:
         """The expression ``text`` with each placeholder replaced by the given name."""
         return text.format(**names)
 
+    def _names(self, operands: Sequence[str], k: str, out: str) -> dict[str, str]:
+        names = dict(zip(self.operands, operands)) if self.join is None else {}
+        names.update(k=k, out=out)
+        return names
+
+    def value_expr(self, operands: Sequence[str], k: str = "None", out: str = "out") -> str:
+        """The Python expression of this op's value, over the given operand expressions."""
+        if self.join is not None:
+            return self.join.join(operands)
+        return self.substitute(self.value_text, self._names(operands, k, out))
+
+    def local_exprs(self, operands: Sequence[str], k: str = "None", out: str = "out") -> list[str]:
+        """The expression of each operand's local derivative (``out`` names the op's value)."""
+        if self.join is not None:
+            return [self.local_text[0]] * len(operands)
+        names = self._names(operands, k, out)
+        return [self.substitute(t, names) for t in self.local_text]
+
+    def check_exprs(self, operands: Sequence[str], k: str = "None") -> list[tuple[str, type[Exception], str]]:
+        """The domain checks as (condition expression, exception type, message)."""
+        names = self._names(operands, k, "out")
+        return [(self.substitute(c, names), kind, message) for c, kind, message in self.checks]
+
+    def formula(self, operands: Sequence[str], k: str = "k") -> str:
+        """The op written for people, for example ``W1[0][2] * x[0]``."""
+        if self.join is not None:
+            return self.join.join(operands)
+        return self.symbol.format(**self._names(operands, k, "out"))
+
     def _build(self) -> Callable[..., tuple[float, tuple[float, ...]]]:
+        if self.join is not None:
+            fn = _join_rule(self)
+            fn.__name__ = fn.__qualname__ = f"rule_{self.name}"
+            return fn
         args = list(self.operands) + ([self.constant] if self.constant else [])
         names = {n: n for n in ("a", "b", "k", "out")}
         lines = [f"def rule({', '.join(args)}):"]
@@ -127,6 +165,22 @@ class Rule:
         fn = scope["rule"]
         fn.__name__ = fn.__qualname__ = f"rule_{self.name}"
         return fn  # type: ignore[no-any-return]
+
+
+def _join_rule(rule: "Rule") -> Callable[..., tuple[float, tuple[float, ...]]]:
+    if rule.join != " + ":
+        raise ValueError(f"rule {rule.name!r}: only ' + ' joins are supported")
+    local = float(rule.local_text[0])
+
+    def rule_fn(*xs: float) -> tuple[float, tuple[float, ...]]:
+        if not xs:
+            raise DomainError(ValueError, f"{rule.name} needs at least one operand")
+        out = xs[0]
+        for x in xs[1:]:
+            out = out + x  # left to right, as the generated code and nn.reference add
+        return out, (local,) * len(xs)
+
+    return rule_fn
 
 
 _NEG_BASE = ("{a} < 0 and not is_integer({k})", ValueError, "non-integer power of a negative base")
@@ -184,6 +238,8 @@ _TABLE = [
     Rule("tanh", ("a",), "tanh({a})", ("1.0 - {out} * {out}",), "tanh({a})"),
     Rule("sigmoid", ("a",), "sigmoid({a})", ("{out} * (1.0 - {out})",), "sigmoid({a})"),
     Rule("relu", ("a",), "{a} if {a} > 0 else 0.0", ("1.0 if {a} > 0 else 0.0",), "relu({a})"),
+    # Any number of operands, added left to right in one node: a neuron's weighted sum.
+    Rule("sum", ("a",), "", ("1.0",), "sum({a})", join=" + "),
 ]
 
 #: Every op, by the ``op`` string that nodes carry.

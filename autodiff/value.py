@@ -19,7 +19,7 @@ from __future__ import annotations
 import numbers
 import os
 import sys
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Iterable, Optional, Union
 
 from .ops import NAMESPACE, RULES, DomainError, Rule
 
@@ -90,8 +90,8 @@ def _generate(rule: Rule, method: str) -> Callable[..., "Value"]:
     Written out from the rule's text so that the hot path has no call per op beyond the method
     itself; ``autodiff.ops.RULES`` stays the one place each derivative is written.
     """
-    names = {"a": "a", "b": "b", "k": "k", "out": "out"}
     binary = rule.arity == 2
+    names = ["a", "b"] if binary else ["a"]
     params = "self, other" if (binary or rule.constant) else "self"
     lines = [f"def generated({params}):"]
     if binary:
@@ -110,13 +110,13 @@ def _generate(rule: Rule, method: str) -> Callable[..., "Value"]:
         if rule.constant:
             lines.append("    k = other")
             arg = "k"
-    for condition, kind, message in rule.checks:
-        lines.append(f"    if {rule.substitute(condition, names)}:")
+    for condition, kind, message in rule.check_exprs(names, "k"):
+        lines.append(f"    if {condition}:")
         extra = ", k" if rule.constant else ""
         lines.append(f"        raise _domain_error({rule.name!r}, {operands}, {kind.__name__}, {message!r}{extra})")
-    local = ", ".join(f"({rule.substitute(t, names)})" for t in rule.local_text)
+    local = ", ".join(f"({t})" for t in rule.local_exprs(names, "k", "out"))
     lines += [
-        f"    out = {rule.substitute(rule.value_text, names)}",
+        f"    out = {rule.value_expr(names, 'k', 'out')}",
         "    v = _new(Value)",
         "    v.data = out",
         "    v.grad = 0.0",
@@ -136,7 +136,7 @@ def _generate(rule: Rule, method: str) -> Callable[..., "Value"]:
     exec(code, _ENV)  # our own table text, never user input
     fn = _ENV.pop("generated")
     fn.__name__, fn.__qualname__ = method, f"Value.{method}"
-    fn.__doc__ = f"The {rule.name!r} op: {rule.symbol.format(a='self', b='other', k='k')} (generated from RULES[{rule.name!r}])."
+    fn.__doc__ = f"The {rule.name!r} op: {rule.formula(['self', 'other'][: rule.arity])} (generated from RULES[{rule.name!r}])."
     return fn  # type: ignore[no-any-return]
 
 
@@ -168,7 +168,7 @@ class Value:
     True
     """
 
-    __slots__ = ("data", "grad", "label", "op", "parents", "locals", "arg", "scope", "_pending", "_hooks", "_origin", "_order")
+    __slots__ = ("data", "grad", "label", "op", "parents", "locals", "arg", "scope", "_pending", "_hooks", "_origin", "_order", "_backward_order")
 
     data: float
     grad: float
@@ -257,6 +257,37 @@ class Value:
         c = _constant(other)
         return NotImplemented if c is None else c._pow_value(self)
 
+    @staticmethod
+    def sum(terms: Iterable[Operand]) -> "Value":
+        """All ``terms`` added left to right in one node (op ``sum``); each edge's local derivative is 1.
+
+        A neuron's weighted sum is one node instead of a chain of ``+``: half the nodes, and
+        drawings and traces that read like the formula. Plain numbers become constants.
+
+        >>> a, b = Value(1.5, label="a"), Value(2.0, label="b")
+        >>> s = Value.sum([a, b, 0.5])
+        >>> s.op, s.data, s.locals
+        ('sum', 4.0, (1.0, 1.0, 1.0))
+        """
+        parents = []
+        for i, t in enumerate(terms):
+            if not isinstance(t, Value):
+                c = _constant(t)
+                if c is None:
+                    raise TypeError(f"Value.sum: term #{i} must be a Value or a real number, not {type(t).__name__}")
+                t = c
+            parents.append(t)
+        if not parents:
+            raise ValueError("Value.sum needs at least one term")
+        out, local = _RULE_SUM.apply(*[p.data for p in parents])
+        v = _new(Value)
+        v.data, v.grad, v.label, v.op = out, 0.0, "", "sum"
+        v.parents, v.locals, v.arg, v.scope, v._pending = tuple(parents), local, None, _ENV["_SCOPE"], 0
+        if _ENV["_ANOMALY"]:
+            v._origin = _user_frame()
+            _check_forward(v)
+        return v
+
     def __pos__(self) -> "Value":
         return self
 
@@ -297,6 +328,7 @@ class Constant(Value):
 
 
 _new = object.__new__
+_RULE_SUM = RULES["sum"]
 
 
 def _constant(x: object) -> Optional[Value]:

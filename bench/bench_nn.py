@@ -23,24 +23,26 @@ from nn import moons  # noqa: E402
 POINTS = 100
 
 
-def step_ours(model, X, Y, lr=0.05):
-    outs = [model(x)[0] for x in X]
+def train_step(model, X, Y, lr=0.05, output=lambda out: out):
+    """One step: forward on every point, mean squared error, zero_grad, backward, SGD update.
+
+    ``output`` picks the Value from what the model returns (ours a list, micrograd's a Value).
+    """
+    outs = [output(model(x)) for x in X]
     loss = sum(((o - y) ** 2 for o, y in zip(outs, Y)), 0.0) * (1.0 / len(X))
     model.zero_grad()
     loss.backward()
     for p in model.parameters():
         p.data -= lr * p.grad
     return loss.data
+
+
+def step_ours(model, X, Y, lr=0.05):
+    return train_step(model, X, Y, lr, output=lambda out: out[0])
 
 
 def step_micrograd(model, X, Y, lr=0.05):
-    outs = [model(x) for x in X]
-    loss = sum(((o - y) ** 2 for o, y in zip(outs, Y)), 0.0) * (1.0 / len(X))
-    model.zero_grad()
-    loss.backward()
-    for p in model.parameters():
-        p.data -= lr * p.grad
-    return loss.data
+    return train_step(model, X, Y, lr)
 
 
 def main() -> None:

@@ -17,13 +17,16 @@ def best_time(
     repeat: int = 5,
     gc_enabled: bool = True,
     setup: Callable[[], object] | None = None,
+    warmup: int = 2,
 ) -> float:
     """Smallest wall time of ``repeat`` calls, with the collector on or off during each call.
 
     With ``setup``, each call gets a fresh ``setup()`` result as its argument, made untimed.
+    ``warmup`` calls run first, untimed: the first calls in a process are slower (memory taken
+    from the operating system, the interpreter specialising hot loops), on either side.
     """
     best = float("inf")
-    for _ in range(repeat):
+    for i in range(warmup + repeat):
         arg = setup() if setup else None
         gc.collect()
         was = gc.isenabled()
@@ -31,7 +34,8 @@ def best_time(
         try:
             start = time.perf_counter()
             fn(arg) if setup else fn()
-            best = min(best, time.perf_counter() - start)
+            if i >= warmup:
+                best = min(best, time.perf_counter() - start)
         finally:
             (gc.enable if was else gc.disable)()
         del arg

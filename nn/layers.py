@@ -87,10 +87,8 @@ class Neuron(Module):
         if len(x) != len(self.w):
             raise ValueError(f"neuron {self.output_label} takes {len(self.w)} inputs, got {len(x)}")
         with name_scope(self._scopes[0]), name_scope(self._scopes[1]):
-            total = self.w[0] * x[0]
-            for wi, xi in zip(self.w[1:], x[1:]):
-                total = total + wi * xi
-            z = total + self.b
+            # one node for the whole weighted sum: z = w[0]*x[0] + w[1]*x[1] + ... + b
+            z = Value.sum([wi * xi for wi, xi in zip(self.w, x)] + [self.b])
             act = ACTIVATIONS[self.activation]
             if act is None:
                 z.label = self.output_label
@@ -182,9 +180,9 @@ class MLP(Module):
         nin: int,
         nouts: Sequence[int],
         activation: str = "tanh",
+        seed: Optional[int] = None,
         *,
         out_activation: str = "linear",
-        seed: Optional[int] = None,
     ) -> None:
         _check_size(nin, "nin")
         if isinstance(nouts, int) or not list(nouts):
