@@ -55,6 +55,22 @@ class Instruction:
         return f"Instruction({self.op!r}, {self.operands}, out={self.out})"
 
 
+_GATE = re.compile(r"^1\.0 if (.+) else (.+)$")
+
+
+def _times(local: str, g: str) -> str:
+    """The text of ``local * g``, without multiplying by a literal 1 (the result is the same float):
+    ``1.0 if C else Y`` (relu's slope) becomes ``g if C else Y * g``."""
+    if local == "1.0":
+        return g
+    if local == "-1.0":
+        return f"-{g}"
+    gate = _GATE.match(local)
+    if gate:
+        return f"({g} if {gate.group(1)} else ({gate.group(2)}) * {g})"
+    return f"({local}) * {g}"
+
+
 def _literal(x: float) -> str:
     return repr(float(x)) if math.isfinite(x) else f"float({str(x)!r})"
 
@@ -206,7 +222,7 @@ class Program:
             for operand, local in zip(ins.operands, locals_):
                 if operand not in live:
                     continue
-                term = g if local == "1.0" else f"-{g}" if local == "-1.0" else f"({local}) * {g}"
+                term = _times(local, g)
                 if anomaly and term not in (g, f"-{g}"):  # as eager anomaly mode: check each edge's amount
                     lines.append(f"{indent}_c = {term}")
                     lines.append(f"{indent}if not _finite(_c): _bad_edge({k}, {operand}, _c)")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import math
+import warnings
 from typing import Mapping, Union
 
 from .value import Value
@@ -86,8 +87,12 @@ def parse_expression(text: str) -> ast.expr:
         if depth > MAX_DEPTH:
             raise ExprError(f"parentheses nest deeper than {MAX_DEPTH}, at column {i + 1}")
     try:
-        tree = ast.parse(text.strip(), mode="eval")
-    except SyntaxError as exc:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # "1and" warns (invalid decimal literal): refuse it instead
+            tree = ast.parse(text.strip(), mode="eval")
+    except (SyntaxError, SyntaxWarning, DeprecationWarning) as exc:
+        if not isinstance(exc, SyntaxError):
+            raise ExprError(f"not a formula: {exc}") from None
         where = f", at column {exc.offset}" if exc.offset else ""
         raise ExprError(f"not a formula: {exc.msg}{where}") from None
     except (RecursionError, MemoryError, ValueError) as exc:

@@ -1,7 +1,7 @@
 """Compiled replay vs eager vs micrograd: training a 2-16-16-1 MLP on 100 moons-style points.
 
 One step = forward on every point, mean squared error, zero_grad, backward, SGD update. Measured
-side by side in one process: one step (best of 10) and a full 100-step training run, and the time
+side by side in one process: one step (best of 20) and a full 100-step training run, and the time
 to compile against one eager step.
 
     python bench/bench_compile.py
@@ -25,7 +25,7 @@ import micrograd.nn as mgnn  # noqa: E402
 import nn  # noqa: E402
 
 STEPS = 100
-REPEAT = 10  # best of 10 for every side
+REPEAT = 20  # best of 20 for every side
 LR = 0.05
 
 
