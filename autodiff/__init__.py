@@ -13,7 +13,7 @@ from .compile import Program, compile
 from .debug import Debugger, StepRecord, page_html, record_steps, stepper
 from .graph import Contribution, Step, backward, backward_steps, grad, topological_order
 from .ops import RULES, Rule
-from .render import Graph, RenderError, RendererNotAvailable, draw
+from .render import Graph, RendererNotAvailable, RenderError, draw
 from .scope import name_scope
 from .trace import Path, Trace, trace
 from .value import RemovableHandle, Value

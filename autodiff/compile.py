@@ -174,7 +174,7 @@ class Program:
                 uses[o] = uses.get(o, 0) + 1
         needed = {int(m) for line in backward_lines for m in re.findall(r"\bs(\d+)\b", line)}
         needed.update(self._slot[id(o)] for o in self.outputs)
-        single_use_in_text = set()
+        single_use_in_text: set[int] = set()
         for ins in self.instructions:
             rule = RULES[ins.op]
             if rule.checks:
@@ -272,16 +272,16 @@ class Program:
             lines += body
             lines += [f"    P[{j}].grad += t{i}" for j, i in enumerate(param_slots)]
             lines.append("    return outs")
-        scope = dict(NAMESPACE)
+        scope: dict[str, Any] = dict(NAMESPACE)
         scope.update(_domain=self._domain_error, _bad_value=self._bad_value, _bad_grad=self._bad_grad, _bad_edge=self._bad_edge,
                      _finite=math.isfinite, float=float)
         text = "\n".join(lines)
         self._text[key] = text
         code = _compile(text, f"<autodiff program {kind}>", "exec")
         exec(code, scope)  # our own generated text, from the rule table; never user input
-        fn = scope[kind]
+        fn: Callable[..., Any] = scope[kind]
         self._code[key] = fn
-        return fn  # type: ignore[no-any-return]
+        return fn
 
     def source(self, kind: str = "forward") -> str:
         """The generated Python of ``kind`` (``forward``, ``backward`` or ``batch``), for the curious."""
@@ -391,7 +391,8 @@ def compile(
     inputs = [Value(x, label=f"x[{i}]") for i, x in enumerate(start)]
     result = fn(inputs)
     single = isinstance(result, Value)
-    outputs = [result] if single else list(result) if isinstance(result, (list, tuple)) else []
-    if not outputs or not all(isinstance(o, Value) for o in outputs):
+    found = [result] if single else list(result) if isinstance(result, (list, tuple)) else []
+    outputs = [o for o in found if isinstance(o, Value)]
+    if not outputs or len(outputs) != len(found):
         raise TypeError("fn must return a Value or a non-empty list of Values")
     return Program(inputs, outputs, single)

@@ -183,6 +183,7 @@ def build_expression(text: str, values: Mapping[str, Number]) -> tuple[Value, di
 
 def _build(node: ast.AST, inputs: Mapping[str, Value]) -> Union[Value, float]:
     if isinstance(node, ast.Constant):
+        assert isinstance(node.value, (int, float))  # parse_expression allows only numbers
         return float(node.value)
     if isinstance(node, ast.Name):
         return inputs[node.id]

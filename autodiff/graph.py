@@ -18,7 +18,7 @@ what hooks, anomaly mode, the tracer's step view, the debugger and the HTML page
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, Optional, Sequence
 
 from . import value as _state
 
@@ -130,9 +130,9 @@ def backward(root: "Value") -> None:
     if not root.parents:  # a leaf: d root / d root = 1, accumulated
         root.grad += 1.0
         return
-    order = getattr(root, "_backward_order", None)
-    if order is not None:
-        _replay(order)
+    known: Optional[list[Value]] = getattr(root, "_backward_order", None)
+    if known is not None:
+        _replay(known)
         return
     # First backward from this root: find the order while pushing gradients (one fused walk),
     # releasing each intermediate parent once its last consumer has pushed into it. Leaves are

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 __all__ = ["Rule", "RULES", "DomainError"]
 
@@ -148,9 +148,9 @@ class Rule:
 
     def _build(self) -> Callable[..., tuple[float, tuple[float, ...]]]:
         if self.join is not None:
-            fn = _join_rule(self)
-            fn.__name__ = fn.__qualname__ = f"rule_{self.name}"
-            return fn
+            joined = _join_rule(self)
+            joined.__name__ = joined.__qualname__ = f"rule_{self.name}"
+            return joined
         args = list(self.operands) + ([self.constant] if self.constant else [])
         names = {n: n for n in ("a", "b", "k", "out")}
         lines = [f"def rule({', '.join(args)}):"]
@@ -160,11 +160,11 @@ class Rule:
         lines.append(f"    out = {self.substitute(self.value_text, names)}")
         local = ", ".join(f"({self.substitute(t, names)})" for t in self.local_text)
         lines.append(f"    return out, ({local},)")
-        scope = dict(NAMESPACE)
+        scope: dict[str, Any] = dict(NAMESPACE)
         exec("\n".join(lines), scope)  # our own table text, never user input
-        fn = scope["rule"]
+        fn: Callable[..., tuple[float, tuple[float, ...]]] = scope["rule"]
         fn.__name__ = fn.__qualname__ = f"rule_{self.name}"
-        return fn  # type: ignore[no-any-return]
+        return fn
 
 
 def _join_rule(rule: "Rule") -> Callable[..., tuple[float, tuple[float, ...]]]:

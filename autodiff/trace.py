@@ -28,7 +28,7 @@ a.grad = 0 (call loss.backward() to fill it)
 from __future__ import annotations
 
 import html
-from typing import Iterator, Optional, Sequence
+from typing import Iterator, Sequence
 
 from .graph import _release_order
 from .value import Value
@@ -161,7 +161,7 @@ class Trace:
     @property
     def edges(self) -> list[tuple[Value, Value]]:
         """Every (parent, child) edge on some path: the subgraph between ``wrt`` and the root."""
-        out = []
+        out: list[tuple[Value, Value]] = []
         for v in _release_order(self.root):
             if id(v) in self._inside:
                 out.extend((p, v) for p in v.parents if id(p) in self._inside)

@@ -21,7 +21,7 @@ import os
 import sys
 from typing import Any, Callable, Iterable, Optional, Union
 
-from .ops import NAMESPACE, RULES, DomainError, Rule
+from .ops import NAMESPACE, RULES, Rule
 
 __all__ = ["Value", "RemovableHandle"]
 
@@ -178,6 +178,11 @@ class Value:
     locals: tuple[float, ...]
     arg: Any
     scope: Optional[tuple[str, ...]]
+    _pending: int
+    _hooks: list[Callable[["Value"], Optional[float]]]
+    _origin: str
+    _order: list["Value"]
+    _backward_order: list["Value"]
 
     def __init__(self, data: Number, label: str = "") -> None:
         self.data = _real(data, "Value data")
@@ -306,7 +311,7 @@ class Value:
         """
         if not callable(fn):
             raise TypeError(f"register_hook needs a callable, not {type(fn).__name__}")
-        hooks = getattr(self, "_hooks", None)
+        hooks: Optional[list[Callable[["Value"], Optional[float]]]] = getattr(self, "_hooks", None)
         if hooks is None:
             hooks = self._hooks = []
         hooks.append(fn)

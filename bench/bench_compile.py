@@ -17,10 +17,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import micrograd.nn as mgnn  # noqa: E402
 from bench_nn import moons, step_micrograd, step_ours  # noqa: E402
 from harness import best_time, machine, row  # noqa: E402
-
-import micrograd.nn as mgnn  # noqa: E402
 
 import nn  # noqa: E402
 

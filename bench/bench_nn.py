@@ -13,9 +13,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness import best_time, machine, row  # noqa: E402
-
 import micrograd.nn as mgnn  # noqa: E402
+from harness import best_time, machine, row  # noqa: E402
 
 import nn  # noqa: E402
 from nn import moons  # noqa: E402

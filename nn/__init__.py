@@ -13,13 +13,13 @@ True
 """
 
 from . import reference
-from .data import moons
 from .compiled import CompiledStep, compile_step
-from .torch_bridge import compare_with_torch, from_torch, to_torch
+from .data import moons
 from .layers import ACTIVATIONS, MLP, Layer, Neuron
 from .losses import mse_loss, sse_loss
 from .module import Module
 from .optim import SGD
+from .torch_bridge import compare_with_torch, from_torch, to_torch
 
 __all__ = [
     "Module",

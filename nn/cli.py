@@ -18,6 +18,7 @@ import autodiff
 from autodiff.expr import ExprError, build_expression
 
 from . import demo
+from .layers import MLP
 
 __all__ = ["main", "build_parser"]
 
@@ -52,14 +53,14 @@ def _assignment(text: str) -> tuple[str, float]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line: one subparser per subcommand."""
-    network = argparse.ArgumentParser(add_help=False)
+    network = _Parser(add_help=False)
     group = network.add_argument_group("the demo network (2 inputs, 3 hidden, 2 outputs)")
     group.add_argument("--seed", type=int, default=0, help="initialisation seed (default 0)")
     group.add_argument("--activation", choices=["tanh", "relu", "sigmoid"], default="tanh", help="hidden activation")
     group.add_argument("--x", nargs=2, type=_finite, metavar=("X1", "X2"), default=[0.5, -1.0], help="the input")
     group.add_argument("--target", nargs=2, type=_finite, metavar=("T1", "T2"), default=[1.0, 0.0], help="the target")
     group.add_argument("--renderer", choices=list(autodiff.render.RENDERERS), help="Graphviz engine (default: first installed)")
-    formula = argparse.ArgumentParser(add_help=False)
+    formula = _Parser(add_help=False)
     group = formula.add_argument_group("a formula instead of the network")
     group.add_argument("--expr", metavar="TEXT", help='for example "tanh(a*b + c)"; functions: exp log tanh sigmoid relu')
     group.add_argument("--set", nargs="+", type=_assignment, metavar="NAME=NUMBER", default=[], help="input values: a=2 b=-3")
@@ -127,7 +128,7 @@ def _root(args: argparse.Namespace, backward: bool = True) -> autodiff.Value:
     return _network(args, backward).loss
 
 
-def _find(root: autodiff.Value, name: str, what: str, model: Optional[demo.MLP] = None) -> autodiff.Value:
+def _find(root: autodiff.Value, name: str, what: str, model: Optional[MLP] = None) -> autodiff.Value:
     """The node labelled ``name``: a parameter of ``model`` first, else any labelled node."""
     if model is not None:
         try:

@@ -20,11 +20,11 @@ from typing import Sequence
 import autodiff
 from autodiff import Value
 
+from . import reference
 from .layers import MLP
 from .losses import mse_loss
-from . import reference
 
-__all__ = ["MLP", "DemoNetwork", "build", "matrix_text", "report", "write_files", "trace_file_name"]
+__all__ = ["DemoNetwork", "build", "matrix_text", "report", "write_files", "trace_file_name"]
 
 
 @dataclass

@@ -117,12 +117,12 @@ def backprop(
     deltas: list[list[float]] = [[] for _ in range(L)]
     dW: list[Matrix] = [[] for _ in range(L)]
     upstream = dy
-    for l in range(L - 1, -1, -1):
-        _, slope = _G[activations[l]]
-        delta = [u * slope(al, zl) for u, al, zl in zip(upstream, acts[l], zs[l])]
-        deltas[l] = delta
-        dW[l] = outer(inputs[l], delta)
-        upstream = matvec([list(row) for row in weights[l]], delta)
+    for layer in range(L - 1, -1, -1):
+        _, slope = _G[activations[layer]]
+        delta = [u * slope(al, zl) for u, al, zl in zip(upstream, acts[layer], zs[layer])]
+        deltas[layer] = delta
+        dW[layer] = outer(inputs[layer], delta)
+        upstream = matvec([list(row) for row in weights[layer]], delta)
     return Result(y, value, zs, acts, deltas, dW, [list(d) for d in deltas])
 
 

@@ -111,7 +111,7 @@ def test_debug_reads_piped_commands():
     done = run("debug", "W1[0][2]", stdin="next\nprint W1[0][2]\nquit\n")
     assert done.returncode == 0, done.stderr
     g = demo.build().model.parameter("W1[0][2]").grad
-    assert f"W1[0][2] = leaf, data" in done.stdout and f"grad {g:.6g}" in done.stdout
+    assert "W1[0][2] = leaf, data" in done.stdout and f"grad {g:.6g}" in done.stdout
     assert run("debug", stdin="").returncode == 0  # end of input ends the session
 
 

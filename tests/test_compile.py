@@ -7,12 +7,11 @@ import math
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_checks import build, programs
 
 import autodiff
 import nn
 from autodiff import Value
-
-from test_checks import build, programs
 
 
 def rel_close(a: float, b: float, rel: float = 1e-12) -> bool:

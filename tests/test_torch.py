@@ -44,7 +44,7 @@ def test_outputs_and_gradients_match_torch(seed, activation, x, target):
 def test_sse_loss_and_deeper_networks():
     model = nn.MLP(3, [4, 5, 2], activation="tanh", out_activation="sigmoid", seed=9)
     report = nn.compare_with_torch(model, [0.1, -0.2, 0.3], [0.0, 1.0], loss="sse")
-    assert len(report.layers) == 3 and max(l.max_difference for l in report.layers) <= 1e-12
+    assert len(report.layers) == 3 and max(layer.max_difference for layer in report.layers) <= 1e-12
 
 
 def test_compare_leaves_grads_alone():
@@ -57,7 +57,7 @@ def test_compare_leaves_grads_alone():
 def test_round_trip_keeps_every_parameter(activation, out):
     model = nn.MLP(2, [3, 4, 2], activation=activation, out_activation=out, seed=5)
     back = nn.from_torch(nn.to_torch(model))
-    assert [l.activation for l in back.layers] == [l.activation for l in model.layers]
+    assert [layer.activation for layer in back.layers] == [layer.activation for layer in model.layers]
     assert [(n, p.data) for n, p in back.named_parameters()] == [(n, p.data) for n, p in model.named_parameters()]
 
 
@@ -91,10 +91,10 @@ def test_without_torch_a_clear_error_and_no_import_at_module_level():
 
 
 def test_demo_with_torch_prints_both_shapes(tmp_path):
-    from nn.cli import main
-
-    import io
     import contextlib
+    import io
+
+    from nn.cli import main
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out):

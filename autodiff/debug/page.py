@@ -17,7 +17,6 @@ True
 from __future__ import annotations
 
 import html
-import json
 from typing import Optional
 
 from ..value import Value
@@ -171,10 +170,10 @@ def page_html(root: Value, title: Optional[str] = None, renderer: Optional[str] 
 class Stepper:
     """The step-through page for a notebook: ``_repr_html_`` embeds it in an isolated iframe."""
 
-    def __init__(self, root: Value, height: int = 640, **options: object) -> None:
+    def __init__(self, root: Value, height: int = 640, title: Optional[str] = None, renderer: Optional[str] = None) -> None:
         self.root = root
         self.height = height
-        self.html = page_html(root, **options)  # type: ignore[arg-type]
+        self.html = page_html(root, title=title, renderer=renderer)
 
     def save(self, path: str) -> str:
         with open(path, "w", encoding="utf-8") as f:
@@ -188,6 +187,6 @@ class Stepper:
         )
 
 
-def stepper(root: Value, **options: object) -> Stepper:
+def stepper(root: Value, height: int = 640, title: Optional[str] = None, renderer: Optional[str] = None) -> Stepper:
     """A notebook object that shows the step-through page for ``root`` inline (no server needed)."""
-    return Stepper(root, **options)
+    return Stepper(root, height, title, renderer)

@@ -140,7 +140,7 @@ def draw(
     its parent number ``k`` ``id="e{i}_{k}"`` and the edge from its op node ``id="r{i}"``.
     """
     if not isinstance(root, Value) and hasattr(root, "instructions"):  # a compiled Program: its traced graph
-        root = list(root.outputs)  # type: ignore[union-attr]
+        root = list(getattr(root, "outputs"))
     roots = [root] if isinstance(root, Value) else list(root)
     if not roots or not all(isinstance(r, Value) for r in roots):
         raise TypeError("draw needs a Value or a non-empty list of Values")
@@ -185,7 +185,7 @@ def draw(
     for v in nodes:
         i = index[id(v)]
         hot = id(v) in hot_nodes
-        attrs = _value_style(v, id(v) in root_ids, show_data, show_grad, shown_grads.get(id(v)))
+        attrs: dict[str, str] = _value_style(v, id(v) in root_ids, show_data, show_grad, shown_grads.get(id(v)))
         attrs["id"] = f"v{i}"
         if id(v) in states:
             attrs.update(_STATUS[states[id(v)]])
@@ -212,7 +212,7 @@ def draw(
         out_hot = dim and id(v) in hot_nodes
         dot.edge(f"o{i}", f"v{i}", id=f"r{i}", **({"color": _HOT, "penwidth": "2"} if out_hot else {"color": _DIM} if dim else {}))
         for k, (p, local) in enumerate(zip(v.parents, v.locals)):
-            attrs: dict[str, str] = {"id": f"e{i}_{k}"}
+            attrs = {"id": f"e{i}_{k}"}
             if show_local:
                 attrs["label"] = label_text(_fmt(local))
                 attrs["fontsize"] = "9"
