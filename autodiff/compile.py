@@ -13,10 +13,10 @@ current ``.data`` and backward adds into their ``.grad``, as the eager engine wo
 >>> prog = compile(lambda xs: (xs[0] * w + xs[1]).tanh(), 2)
 >>> print(prog)
 program(x[0], x[1]; params w):
-  %2 = x[0] * w
-  %4 = %2 + x[1]
-  %5 = tanh(%4)
-  return %5
+  %0 = x[0] * w
+  %1 = %0 + x[1]
+  %2 = tanh(%1)
+  return %2
 >>> round(prog([1.0, 2.0]), 6)
 0.986614
 >>> [round(g, 6) for g in prog.backward()]   # d out / d x[0], d out / d x[1]
@@ -101,6 +101,8 @@ class Program:
         self.instructions: list[Instruction] = [
             Instruction(v.op, tuple(slot[id(p)] for p in v.parents), v.arg, slot[id(v)]) for v in nodes if v.parents
         ]
+        # Unlabelled results are shown by instruction number: %0, %1, ...
+        self._display = {ins.out: f"%{k}" for k, ins in enumerate(self.instructions)}
         # What depends on an input or a parameter: only those slots need gradients.
         live = {slot[id(v)] for v in inputs} | {slot[id(p)] for p in self.params}
         for ins in self.instructions:
@@ -122,7 +124,7 @@ class Program:
         v = self.slots[i]
         if v.is_constant:
             return f"{v.data:g}"
-        return v.label or f"%{i}"
+        return v.label or self._display.get(i, f"%{i}")
 
     def __str__(self) -> str:
         names = ", ".join(self._name(self._slot[id(x)]) for x in self.inputs)

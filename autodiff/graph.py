@@ -28,72 +28,65 @@ if TYPE_CHECKING:
 __all__ = ["topological_order", "backward", "grad", "backward_steps", "Step", "Contribution"]
 
 
-def _count_consumers(root: "Value", reset: bool) -> None:
-    """Set each ancestor's ``_pending`` to its number of consumers under ``root``; with ``reset``,
-    zero intermediate grads (leaves accumulate, as in PyTorch)."""
+def _intermediate_order(root: "Value") -> list["Value"]:
+    """The intermediate nodes (root first) in the order backprop releases them, without any grads.
+
+    The same walk as :func:`_first_backward`, on counters only: a node is released once all of
+    its uses (``_uses``, counted as the graph was built) have been seen; what stays stuck (used
+    outside this root's graph too) is finished by :func:`_finish_backward`.
+    """
+    order: list[Value] = []
+    touched: list[Value] = []
     stack = [root]
-    push = stack.append
-    pop = stack.pop
-    if not reset:
+    try:
         while stack:
-            for p in pop().parents:
-                n = p._pending
-                p._pending = n + 1
-                if not n:
-                    push(p)
-        return
-    if root.parents:
-        root.grad = 0.0
-    while stack:
-        for p in pop().parents:
-            if p.parents:  # leaves are never waited for: they only accumulate
-                n = p._pending
-                p._pending = n + 1
-                if not n:
-                    push(p)
-                    p.grad = 0.0
-
-
-def _clear(root: "Value") -> None:
-    """After an interrupted walk: every counter under ``root`` back to zero, so the next walk starts clean."""
-    root._pending = 0
-    stack = [root]
-    seen = {id(root)}
-    while stack:
-        for p in stack.pop().parents:
+            v = stack.pop()
+            order.append(v)  # on leaving the stack, as _first_backward notes it
+            for p in v.parents:
+                if p.parents:
+                    n = p._pending + 1
+                    p._pending = n
+                    if n == 1:
+                        touched.append(p)
+                    if n == p._uses:
+                        stack.append(p)
+        stuck = [p for p in touched if p._pending != p._uses]
+    finally:
+        for p in touched:
             p._pending = 0
-            if id(p) not in seen:
-                seen.add(id(p))
-                stack.append(p)
+    if stuck:
+        order += _finish_backward(order, stuck, grads=False)
+    return order
 
 
 def _release_order(root: "Value") -> list["Value"]:
-    """Nodes in the order backprop visits them: each once all of its consumers are done.
+    """Every node in the order backprop visits it: each once all of its consumers are done.
 
-    This is the one order behind :func:`topological_order` (its reverse), :func:`backward`
-    and :func:`backward_steps`. A graph never changes once built (``parents`` are fixed at
-    creation), so the order is computed once per root and kept on it.
+    This is the one order behind :func:`topological_order` (its reverse), :func:`backward`,
+    :func:`backward_steps`, :func:`grad`, the step record and ``trace``, so that they all add
+    the same numbers in the same order. Intermediate nodes come first, in the order
+    :func:`backward` releases them; leaves, which only receive, come last. A graph never changes
+    once built (``parents`` are fixed at creation), so the order is kept on the root.
     """
     order = getattr(root, "_order", None)
     if order is None:
-        _count_consumers(root, reset=False)
-        order = []
-        note = order.append
-        stack = [root]
-        push = stack.append
-        pop = stack.pop
-        try:
-            while stack:
-                v = pop()
-                note(v)
+        if not root.parents:
+            order = [root]
+        else:
+            # The intermediate part is shared with backward(), whichever ran first, so that the
+            # order stays the same even if ops made later also consume nodes of this graph.
+            intermediate = getattr(root, "_backward_order", None)
+            if intermediate is None:
+                intermediate = root._backward_order = _intermediate_order(root)
+            order = list(intermediate)
+            seen: set[int] = set()
+            leaves = []
+            for v in reversed(order):  # deepest first, so topological_order lists leaves as first used
                 for p in v.parents:
-                    n = p._pending - 1
-                    p._pending = n
-                    if not n:
-                        push(p)
-        except BaseException:
-            _clear(root)
-            raise
+                    if not p.parents and id(p) not in seen:
+                        seen.add(id(p))
+                        leaves.append(p)
+            order += leaves[::-1]
         root._order = order
     return order
 
@@ -134,13 +127,27 @@ def backward(root: "Value") -> None:
     if known is not None:
         _replay(known)
         return
-    # First backward from this root: find the order while pushing gradients (one fused walk),
-    # releasing each intermediate parent once its last consumer has pushed into it. Leaves are
-    # not waited for and not listed: they only accumulate.
-    _count_consumers(root, reset=True)
-    root.grad += 1.0
+    order, stuck = _first_backward(root)
+    if stuck:
+        order += _finish_backward(order, stuck, grads=True)
+    root._backward_order = order
+
+
+def _first_backward(root: "Value") -> tuple[list["Value"], list["Value"]]:
+    """The first backward from ``root``: one walk, no counting pass.
+
+    Every node knows how many ops took it as an operand (``_uses``, counted as the graph was
+    built), so an intermediate node is released as soon as that many contributions have reached
+    it; its first contribution replaces whatever grad it held (intermediate nodes start afresh),
+    leaves add up and are never waited for. Returns the nodes pushed, in order (root first), and
+    the "stuck" ones: nodes that also feed ops outside this root's graph, so that not all their
+    uses will come. Those are finished by :func:`_finish_backward`.
+    """
+    root.grad = 1.0
     order: list[Value] = []
+    touched: list[Value] = []
     note = order.append
+    mark = touched.append
     stack = [root]
     push = stack.append
     pop = stack.pop
@@ -148,43 +155,92 @@ def backward(root: "Value") -> None:
         while stack:
             v = pop()
             note(v)
-            parents = v.parents
             g = v.grad
+            parents = v.parents
             if len(parents) == 2:
                 a, b = parents
                 la, lb = v.locals
-                a.grad += la * g
                 if a.parents:
-                    n = a._pending - 1
+                    n = a._pending + 1
                     a._pending = n
-                    if not n:
+                    if n == 1:
+                        a.grad = la * g
+                        mark(a)
+                    else:
+                        a.grad += la * g
+                    if n == a._uses:
                         push(a)
-                b.grad += lb * g
+                else:
+                    a.grad += la * g
                 if b.parents:
-                    n = b._pending - 1
+                    n = b._pending + 1
                     b._pending = n
-                    if not n:
+                    if n == 1:
+                        b.grad = lb * g
+                        mark(b)
+                    else:
+                        b.grad += lb * g
+                    if n == b._uses:
                         push(b)
-            elif len(parents) == 1:
-                (a,) = parents
-                a.grad += v.locals[0] * g
-                if a.parents:
-                    n = a._pending - 1
-                    a._pending = n
-                    if not n:
-                        push(a)
-            else:  # a sum of many terms
+                else:
+                    b.grad += lb * g
+            else:  # one operand, or a sum of many
                 for p, local in zip(parents, v.locals):
-                    p.grad += local * g
                     if p.parents:
-                        n = p._pending - 1
+                        n = p._pending + 1
                         p._pending = n
-                        if not n:
+                        if n == 1:
+                            p.grad = local * g
+                            mark(p)
+                        else:
+                            p.grad += local * g
+                        if n == p._uses:
                             push(p)
-    except BaseException:
-        _clear(root)
-        raise
-    root._backward_order = order
+                    else:
+                        p.grad += local * g
+        stuck = [p for p in touched if p._pending != p._uses] if len(touched) != len(order) - 1 else []
+    finally:
+        for p in touched:
+            p._pending = 0
+    return order, stuck
+
+
+def _finish_backward(done: list["Value"], stuck: list["Value"], grads: bool) -> list["Value"]:
+    """Release what the first walk could not: the stuck nodes and their ancestors, in order.
+
+    A stuck node has every contribution from the nodes already done; what it still waits for
+    comes from consumers outside the root's graph (which never come) or from nodes of this same
+    unfinished region. So the region is finished by Kahn's algorithm with consumers counted inside
+    the region only. With ``grads``, gradients are pushed as the nodes are released.
+    """
+    finished = {id(v) for v in done}
+    count: dict[int, int] = {}
+    seen = {id(s) for s in stuck}
+    stack = list(stuck)
+    while stack:
+        for p in stack.pop().parents:
+            if p.parents and id(p) not in finished:
+                count[id(p)] = count.get(id(p), 0) + 1
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    if grads:
+                        p.grad = 0.0  # never reached by the first walk: starts afresh
+                    stack.append(p)
+    order: list[Value] = []
+    stack = [s for s in stuck if not count.get(id(s))]
+    while stack:
+        v = stack.pop()
+        order.append(v)
+        g = v.grad
+        for p, local in zip(v.parents, v.locals):
+            if grads:
+                p.grad += local * g
+            if p.parents:
+                left = count[id(p)] - 1
+                count[id(p)] = left
+                if not left:
+                    stack.append(p)
+    return order
 
 
 def _replay(order: list["Value"]) -> None:

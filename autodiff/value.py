@@ -103,9 +103,11 @@ def _generate(rule: Rule, method: str) -> Callable[..., "Value"]:
             "    a = self.data",
             "    b = other.data",
         ]
+        uses = ["    self._uses += 1", "    other._uses += 1"]
         operands, parents, arg = "(self, other)", "(self, other)", "None"
     else:
         lines.append("    a = self.data")
+        uses = ["    self._uses += 1"]
         operands, parents, arg = "(self,)", "(self,)", "None"
         if rule.constant:
             lines.append("    k = other")
@@ -127,9 +129,11 @@ def _generate(rule: Rule, method: str) -> Callable[..., "Value"]:
         f"    v.arg = {arg}",
         "    v.scope = _SCOPE",
         "    v._pending = 0",
+        "    v._uses = 0",
         "    if _ANOMALY:",
         "        v._origin = _user_frame()",
         "        _check_forward(v)",
+        *uses,  # once the node stands: a refused op leaves its operands' counts alone
         "    return v",
     ]
     code = compile("\n".join(lines), f"{_GENERATED} {method}>", "exec")
@@ -168,7 +172,7 @@ class Value:
     True
     """
 
-    __slots__ = ("data", "grad", "label", "op", "parents", "locals", "arg", "scope", "_pending", "_hooks", "_origin", "_order", "_backward_order")
+    __slots__ = ("data", "grad", "label", "op", "parents", "locals", "arg", "scope", "_pending", "_uses", "_hooks", "_origin", "_order", "_backward_order")
 
     data: float
     grad: float
@@ -179,6 +183,7 @@ class Value:
     arg: Any
     scope: Optional[tuple[str, ...]]
     _pending: int
+    _uses: int
     _hooks: list[Callable[["Value"], Optional[float]]]
     _origin: str
     _order: list["Value"]
@@ -195,7 +200,8 @@ class Value:
         self.locals = ()
         self.arg = None
         self.scope = _ENV["_SCOPE"]
-        self._pending = 0  # consumers not yet done, used only while a backward walk runs
+        self._pending = 0  # a counter that walks use; 0 between walks
+        self._uses = 0  # how many ops have taken this node as an operand (counted as they are made)
         if _ENV["_ANOMALY"]:
             self._origin = _user_frame()
 
@@ -287,10 +293,12 @@ class Value:
         out, local = _RULE_SUM.apply(*[p.data for p in parents])
         v = _new(Value)
         v.data, v.grad, v.label, v.op = out, 0.0, "", "sum"
-        v.parents, v.locals, v.arg, v.scope, v._pending = tuple(parents), local, None, _ENV["_SCOPE"], 0
+        v.parents, v.locals, v.arg, v.scope, v._pending, v._uses = tuple(parents), local, None, _ENV["_SCOPE"], 0, 0
         if _ENV["_ANOMALY"]:
             v._origin = _user_frame()
             _check_forward(v)
+        for p in parents:
+            p._uses += 1
         return v
 
     def __pos__(self) -> "Value":
@@ -352,6 +360,7 @@ def _constant(x: object) -> Optional[Value]:
     c.arg = None
     c.scope = _ENV["_SCOPE"]
     c._pending = 0
+    c._uses = 0
     if _ENV["_ANOMALY"]:
         c._origin = _user_frame()
     return c

@@ -113,3 +113,35 @@ def test_name_scope_marks_nodes():
         y = z + 1
     assert z.scope == ("layer 1", "neuron 0") and y.scope == ("layer 1",)
     assert (y * 2).scope is None
+
+
+def test_intermediates_also_consumed_outside_the_roots_graph():
+    a, b = Value(3.0, label="a"), Value(-2.0, label="b")
+    early_side = (a * b).tanh()  # made before: consumes nothing of loss's graph
+    h = a * b
+    before = h + 100.0  # a consumer of h outside loss's graph, made before loss
+    loss = (h * 2.0).exp() * 0.001
+    after = h * h  # and one made after
+    loss.backward()
+    d = 0.001 * math.exp(2 * -6.0) * 2.0
+    assert math.isclose(a.grad, d * -2.0) and math.isclose(b.grad, d * 3.0)
+    assert math.isclose(h.grad, d)
+    a.grad = b.grad = 0.0
+    loss.backward()  # the cached order replays the same
+    assert math.isclose(a.grad, d * -2.0) and math.isclose(h.grad, d)
+    for v in (early_side, before, after):
+        assert v.grad == 0.0
+
+
+def test_a_stuck_chain_is_finished_in_the_right_order():
+    x = Value(0.5, label="x")
+    chain = [x]
+    for i in range(50):
+        chain.append((chain[-1] * 1.1).tanh())
+    side = [c * 3 for c in chain[1::7]]  # every 7th link also feeds a side computation
+    loss = chain[-1] + chain[25] * 2
+    loss.backward()
+    assert math.isclose(x.grad, autodiff.grad(loss, [x])[0], rel_tol=1e-12)
+    for c in chain[1:]:
+        assert math.isclose(c.grad, autodiff.grad(loss, [c])[0], rel_tol=1e-12)
+    assert all(s.grad == 0.0 for s in side)
