@@ -157,7 +157,7 @@ def _first_backward(root: "Value") -> tuple[list["Value"], list["Value"]]:
             note(v)
             g = v.grad
             parents = v.parents
-            if len(parents) == 2:
+            if len(parents) == 2:  # most ops: the loop below, unrolled for its two operands
                 a, b = parents
                 la, lb = v.locals
                 if a.parents:
