@@ -139,25 +139,25 @@ def _first_backward(root: "Value") -> tuple[list["Value"], list["Value"]]:
     Every node knows how many ops took it as an operand (``_uses``, counted as the graph was
     built), so an intermediate node is released as soon as that many contributions have reached
     it; its first contribution replaces whatever grad it held (intermediate nodes start afresh),
-    leaves add up and are never waited for. Returns the nodes pushed, in order (root first), and
+    leaves add up and are never waited for. Returns the nodes released, in order (root first), and
     the "stuck" ones: nodes that also feed ops outside this root's graph, so that not all their
     uses will come. Those are finished by :func:`_finish_backward`.
     """
     root.grad = 1.0
     order: list[Value] = []
-    touched: list[Value] = []
     note = order.append
-    mark = touched.append
     stack = [root]
     push = stack.append
     pop = stack.pop
+    reached = 0  # intermediate nodes that received a first contribution
     try:
         while stack:
             v = pop()
             note(v)
+            v._pending = 0  # released: its counter is done with
             g = v.grad
             parents = v.parents
-            if len(parents) == 2:  # most ops: the loop below, unrolled for its two operands
+            if len(parents) == 2:  # most ops: the generic loop below, unrolled for two operands
                 a, b = parents
                 la, lb = v.locals
                 if a.parents:
@@ -165,7 +165,7 @@ def _first_backward(root: "Value") -> tuple[list["Value"], list["Value"]]:
                     a._pending = n
                     if n == 1:
                         a.grad = la * g
-                        mark(a)
+                        reached += 1
                     else:
                         a.grad += la * g
                     if n == a._uses:
@@ -177,32 +177,68 @@ def _first_backward(root: "Value") -> tuple[list["Value"], list["Value"]]:
                     b._pending = n
                     if n == 1:
                         b.grad = lb * g
-                        mark(b)
+                        reached += 1
                     else:
                         b.grad += lb * g
                     if n == b._uses:
                         push(b)
                 else:
                     b.grad += lb * g
-            else:  # one operand, or a sum of many
+            elif len(parents) == 1:  # unrolled for one operand
+                (a,) = parents
+                la = v.locals[0]
+                if a.parents:
+                    n = a._pending + 1
+                    a._pending = n
+                    if n == 1:
+                        a.grad = la * g
+                        reached += 1
+                    else:
+                        a.grad += la * g
+                    if n == a._uses:
+                        push(a)
+                else:
+                    a.grad += la * g
+            else:  # a sum of many
                 for p, local in zip(parents, v.locals):
                     if p.parents:
                         n = p._pending + 1
                         p._pending = n
                         if n == 1:
                             p.grad = local * g
-                            mark(p)
+                            reached += 1
                         else:
                             p.grad += local * g
                         if n == p._uses:
                             push(p)
                     else:
                         p.grad += local * g
-        stuck = [p for p in touched if p._pending != p._uses] if len(touched) != len(order) - 1 else []
-    finally:
-        for p in touched:
-            p._pending = 0
+    except BaseException:
+        _clear_counters(root)
+        raise
+    if reached == len(order) - 1:
+        return order, []
+    # Some nodes were reached but never released: find them (their counters are still running).
+    stuck: list[Value] = []
+    for v in order:
+        for p in v.parents:
+            if p._pending and p.parents:
+                stuck.append(p)
+                p._pending = 0
     return order, stuck
+
+
+def _clear_counters(root: "Value") -> None:
+    """After an interrupted walk: every counter under ``root`` back to 0, so later walks start clean."""
+    root._pending = 0
+    seen = {id(root)}
+    stack = [root]
+    while stack:
+        for p in stack.pop().parents:
+            p._pending = 0
+            if id(p) not in seen:
+                seen.add(id(p))
+                stack.append(p)
 
 
 def _finish_backward(done: list["Value"], stuck: list["Value"], grads: bool) -> list["Value"]:
