@@ -211,7 +211,19 @@ class Program:
         lines = [f"{indent}g{first} = {seed}"]
         name = dict(into or {})
         name[first] = f"g{first}"
+        # An intermediate node's contributions are written as one sum, left to right as eager adds
+        # them, just before the node's own turn: one statement instead of one per contribution.
+        pending: dict[int, list[str]] = {}
         for i in self._backward_order:
+            terms = pending.pop(i, None)
+            if terms is not None:
+                if len(terms) == 1 and incoming[i] == 1 and re.fullmatch(r"g\d+", terms[0]):
+                    name[i] = terms[0]  # a + operand's only contribution: share the consumer's variable
+                else:
+                    name[i] = f"g{i}"
+                    for start in range(0, len(terms), 64):  # chunks keep the expression shallow
+                        head = [] if start == 0 else [f"g{i}"]
+                        lines.append(f"{indent}g{i} = {' + '.join(head + terms[start:start + 64])}")
             if i not in producer or i not in name:
                 continue
             k, ins = producer[i]
@@ -229,7 +241,9 @@ class Program:
                     lines.append(f"{indent}_c = {term}")
                     lines.append(f"{indent}if not _finite(_c): _bad_edge({k}, {operand}, _c)")
                     term = "_c"
-                if operand in name:
+                if operand in producer and operand not in name and not anomaly:
+                    pending.setdefault(operand, []).append(term)
+                elif operand in name:
                     lines.append(f"{indent}{name[operand]} += {term}")
                 elif local == "1.0" and incoming[operand] == 1:
                     name[operand] = g
