@@ -31,31 +31,31 @@ __all__ = ["topological_order", "backward", "grad", "backward_steps", "Step", "C
 def _intermediate_order(root: "Value") -> list["Value"]:
     """The intermediate nodes (root first) in the order backprop releases them, without any grads.
 
-    The same walk as :func:`_first_backward`, on counters only: a node is released once all of
-    its uses (``_uses``, counted as the graph was built) have been seen; what stays stuck (used
-    outside this root's graph too) is finished by :func:`_finish_backward`.
+    The same walk as :func:`_first_backward`, with the same bookkeeping, on counters only: a node
+    is released once all of its uses (``_uses``, counted as the graph was built) have been seen;
+    what stays stuck (used outside this root's graph too) is finished by :func:`_finish_backward`.
     """
     order: list[Value] = []
-    touched: list[Value] = []
     stack = [root]
+    reached = 0
     try:
         while stack:
             v = stack.pop()
             order.append(v)  # on leaving the stack, as _first_backward notes it
+            v._pending = 0
             for p in v.parents:
                 if p.parents:
                     n = p._pending + 1
                     p._pending = n
                     if n == 1:
-                        touched.append(p)
+                        reached += 1
                     if n == p._uses:
                         stack.append(p)
-        stuck = [p for p in touched if p._pending != p._uses]
-    finally:
-        for p in touched:
-            p._pending = 0
-    if stuck:
-        order += _finish_backward(order, stuck, grads=False)
+    except BaseException:
+        _clear_counters(root)
+        raise
+    if reached != len(order) - 1:
+        order += _finish_backward(order, _stuck(order), grads=False)
     return order
 
 
@@ -216,16 +216,19 @@ def _first_backward(root: "Value") -> tuple[list["Value"], list["Value"]]:
     except BaseException:
         _clear_counters(root)
         raise
-    if reached == len(order) - 1:
-        return order, []
-    # Some nodes were reached but never released: find them (their counters are still running).
+    return order, ([] if reached == len(order) - 1 else _stuck(order))
+
+
+def _stuck(released: list["Value"]) -> list["Value"]:
+    """The nodes a walk reached but never released (their counters are still running), each once;
+    their counters are set back to 0."""
     stuck: list[Value] = []
-    for v in order:
+    for v in released:
         for p in v.parents:
             if p._pending and p.parents:
                 stuck.append(p)
                 p._pending = 0
-    return order, stuck
+    return stuck
 
 
 def _clear_counters(root: "Value") -> None:

@@ -152,13 +152,12 @@ class Rule:
             joined.__name__ = joined.__qualname__ = f"rule_{self.name}"
             return joined
         args = list(self.operands) + ([self.constant] if self.constant else [])
-        names = {n: n for n in ("a", "b", "k", "out")}
         lines = [f"def rule({', '.join(args)}):"]
-        for condition, kind, message in self.checks:
-            lines.append(f"    if {self.substitute(condition, names)}:")
+        for condition, kind, message in self.check_exprs(self.operands, "k"):
+            lines.append(f"    if {condition}:")
             lines.append(f"        raise DomainError({kind.__name__}, {message!r})")
-        lines.append(f"    out = {self.substitute(self.value_text, names)}")
-        local = ", ".join(f"({self.substitute(t, names)})" for t in self.local_text)
+        lines.append(f"    out = {self.value_expr(self.operands, 'k', 'out')}")
+        local = ", ".join(f"({t})" for t in self.local_exprs(self.operands, "k", "out"))
         lines.append(f"    return out, ({local},)")
         scope: dict[str, Any] = dict(NAMESPACE)
         exec("\n".join(lines), scope)  # our own table text, never user input

@@ -121,11 +121,17 @@ def _formula(args: argparse.Namespace, backward: bool = True) -> tuple[autodiff.
     return root, inputs
 
 
-def _root(args: argparse.Namespace, backward: bool = True) -> autodiff.Value:
-    """The formula's or the network's root; ``backward=False`` leaves every grad at 0 (for stepping)."""
-    if args.expr is not None or args.set:
-        return _formula(args, backward)[0]
-    return _network(args, backward).loss
+def _uses_formula(args: argparse.Namespace) -> bool:
+    return args.expr is not None or bool(args.set)
+
+
+def _root(args: argparse.Namespace, backward: bool = True) -> tuple[autodiff.Value, Optional[MLP]]:
+    """The formula's or the network's root, and the network's model (None for a formula);
+    ``backward=False`` leaves every grad at 0 (for stepping)."""
+    if _uses_formula(args):
+        return _formula(args, backward)[0], None
+    net = _network(args, backward)
+    return net.loss, net.model
 
 
 def _find(root: autodiff.Value, name: str, what: str, model: Optional[MLP] = None) -> autodiff.Value:
@@ -165,7 +171,7 @@ def _demo(args: argparse.Namespace) -> int:
 def _trace(args: argparse.Namespace) -> int:
     if args.max_paths < 1:
         raise UsageError("--max-paths must be at least 1")
-    if args.expr is not None or args.set:
+    if _uses_formula(args):
         if args.name:
             raise UsageError("with --expr, name the input with --wrt, not as NAME")
         if not args.wrt:
@@ -191,25 +197,21 @@ def _trace(args: argparse.Namespace) -> int:
 
 
 def _render(args: argparse.Namespace) -> int:
-    root = _root(args)
+    root, _ = _root(args)
     graph = autodiff.draw(root, show_local=args.show_local, collapse=args.collapse or False, renderer=args.renderer)
     print(f"wrote {graph.save(args.out)}")
     return 0
 
 
 def _debug(args: argparse.Namespace) -> int:
-    if args.expr is not None or args.set:
-        root, model = _formula(args, backward=False)[0], None
-    else:
-        net = _network(args, backward=False)
-        root, model = net.loss, net.model
+    root, model = _root(args, backward=False)
     watch = _find(root, args.name, "value", model) if args.name else None
     autodiff.Debugger(root, watch=watch).run()
     return 0
 
 
 def _html(args: argparse.Namespace) -> int:
-    root = _root(args, backward=False)
+    root, _ = _root(args, backward=False)
     Path(args.out).write_text(autodiff.page_html(root, renderer=args.renderer), encoding="utf-8")
     print(f"wrote {args.out}")
     return 0
