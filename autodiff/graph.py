@@ -1,6 +1,7 @@
 """Graph traversal: topological order, backward, side-effect-free gradients, and backprop as steps.
 
 :func:`backward` is one loop over (parent, local derivative) pairs in reverse topological order.
+A node's pairs are its ``_edges``, ``(parent, local, parent, local, ...)``; a leaf has none.
 :func:`backward_steps` is the same walk, one node at a time, with every number it touches: it is
 what hooks, anomaly mode, the tracer's step view, the debugger and the HTML page all run on.
 
@@ -43,8 +44,8 @@ def _intermediate_order(root: "Value") -> list["Value"]:
             v = stack.pop()
             order.append(v)  # on leaving the stack, as _first_backward notes it
             v._pending = 0
-            for p in v.parents:
-                if p.parents:
+            for p in v._edges[0::2]:
+                if p._edges:
                     n = p._pending + 1
                     p._pending = n
                     if n == 1:
@@ -70,7 +71,7 @@ def _release_order(root: "Value") -> list["Value"]:
     """
     order = getattr(root, "_order", None)
     if order is None:
-        if not root.parents:
+        if not root._edges:
             order = [root]
         else:
             # The intermediate part is shared with backward(), whichever ran first, so that the
@@ -82,8 +83,8 @@ def _release_order(root: "Value") -> list["Value"]:
             seen: set[int] = set()
             leaves = []
             for v in reversed(order):  # deepest first, so topological_order lists leaves as first used
-                for p in v.parents:
-                    if not p.parents and id(p) not in seen:
+                for p in v._edges[0::2]:
+                    if not p._edges and id(p) not in seen:
                         seen.add(id(p))
                         leaves.append(p)
             order += leaves[::-1]
@@ -94,7 +95,7 @@ def _release_order(root: "Value") -> list["Value"]:
 def _reset(order: list["Value"]) -> None:
     # Intermediate nodes start afresh at each backward; leaves accumulate, as in PyTorch.
     for v in order:
-        if v.parents:
+        if v._edges:
             v.grad = 0.0
 
 
@@ -120,7 +121,7 @@ def backward(root: "Value") -> None:
         for _ in backward_steps(root, record=False):
             pass
         return
-    if not root.parents:  # a leaf: d root / d root = 1, accumulated
+    if not root._edges:  # a leaf: d root / d root = 1, accumulated
         root.grad += 1.0
         return
     known: Optional[list[Value]] = getattr(root, "_backward_order", None)
@@ -156,11 +157,10 @@ def _first_backward(root: "Value") -> tuple[list["Value"], list["Value"]]:
             note(v)
             v._pending = 0  # released: its counter is done with
             g = v.grad
-            parents = v.parents
-            if len(parents) == 2:  # most ops: the generic loop below, unrolled for two operands
-                a, b = parents
-                la, lb = v.locals
-                if a.parents:
+            edges = v._edges
+            if len(edges) == 4:  # most ops: the generic loop below, unrolled for two operands
+                a, la, b, lb = edges
+                if a._edges:
                     n = a._pending + 1
                     a._pending = n
                     if n == 1:
@@ -172,7 +172,7 @@ def _first_backward(root: "Value") -> tuple[list["Value"], list["Value"]]:
                         push(a)
                 else:
                     a.grad += la * g
-                if b.parents:
+                if b._edges:
                     n = b._pending + 1
                     b._pending = n
                     if n == 1:
@@ -184,10 +184,9 @@ def _first_backward(root: "Value") -> tuple[list["Value"], list["Value"]]:
                         push(b)
                 else:
                     b.grad += lb * g
-            elif len(parents) == 1:  # unrolled for one operand
-                (a,) = parents
-                la = v.locals[0]
-                if a.parents:
+            elif len(edges) == 2:  # unrolled for one operand
+                a, la = edges
+                if a._edges:
                     n = a._pending + 1
                     a._pending = n
                     if n == 1:
@@ -200,8 +199,8 @@ def _first_backward(root: "Value") -> tuple[list["Value"], list["Value"]]:
                 else:
                     a.grad += la * g
             else:  # a sum of many
-                for p, local in zip(parents, v.locals):
-                    if p.parents:
+                for p, local in zip(edges[0::2], edges[1::2]):
+                    if p._edges:
                         n = p._pending + 1
                         p._pending = n
                         if n == 1:
@@ -224,8 +223,8 @@ def _stuck(released: list["Value"]) -> list["Value"]:
     their counters are set back to 0."""
     stuck: list[Value] = []
     for v in released:
-        for p in v.parents:
-            if p._pending and p.parents:
+        for p in v._edges[0::2]:
+            if p._pending and p._edges:
                 stuck.append(p)
                 p._pending = 0
     return stuck
@@ -237,7 +236,7 @@ def _clear_counters(root: "Value") -> None:
     seen = {id(root)}
     stack = [root]
     while stack:
-        for p in stack.pop().parents:
+        for p in stack.pop()._edges[0::2]:
             p._pending = 0
             if id(p) not in seen:
                 seen.add(id(p))
@@ -257,8 +256,8 @@ def _finish_backward(done: list["Value"], stuck: list["Value"], grads: bool) -> 
     seen = {id(s) for s in stuck}
     stack = list(stuck)
     while stack:
-        for p in stack.pop().parents:
-            if p.parents and id(p) not in finished:
+        for p in stack.pop()._edges[0::2]:
+            if p._edges and id(p) not in finished:
                 count[id(p)] = count.get(id(p), 0) + 1
                 if id(p) not in seen:
                     seen.add(id(p))
@@ -271,10 +270,11 @@ def _finish_backward(done: list["Value"], stuck: list["Value"], grads: bool) -> 
         v = stack.pop()
         order.append(v)
         g = v.grad
-        for p, local in zip(v.parents, v.locals):
+        edges = v._edges
+        for p, local in zip(edges[0::2], edges[1::2]):
             if grads:
                 p.grad += local * g
-            if p.parents:
+            if p._edges:
                 left = count[id(p)] - 1
                 count[id(p)] = left
                 if not left:
@@ -288,17 +288,17 @@ def _replay(order: list["Value"]) -> None:
         v.grad = 0.0
     order[0].grad += 1.0
     for v in order:
-        parents = v.parents
+        edges = v._edges
         g = v.grad
-        if len(parents) == 2:
-            a, b = parents
-            la, lb = v.locals
+        if len(edges) == 4:
+            a, la, b, lb = edges
             a.grad += la * g
             b.grad += lb * g
-        elif len(parents) == 1:
-            parents[0].grad += v.locals[0] * g
+        elif len(edges) == 2:
+            a, la = edges
+            a.grad += la * g
         else:
-            for p, local in zip(parents, v.locals):
+            for p, local in zip(edges[0::2], edges[1::2]):
                 p.grad += local * g
 
 
@@ -314,7 +314,8 @@ def grad(root: "Value", inputs: Sequence["Value"]) -> list[float]:
         g = get(id(v), 0.0)
         if anomaly:
             _check_grad(v, g)
-        for p, local in zip(v.parents, v.locals):
+        edges = v._edges
+        for p, local in zip(edges[0::2], edges[1::2]):
             grads[id(p)] = get(id(p), 0.0) + local * g
     return [get(id(x), 0.0) for x in inputs]
 
@@ -397,7 +398,8 @@ def backward_steps(root: "Value", record: bool = True) -> Iterator[Step]:
         if anomaly:
             _check_grad(v, g)
         contributions = []
-        for p, local in zip(v.parents, v.locals):
+        edges = v._edges
+        for p, local in zip(edges[0::2], edges[1::2]):
             amount = local * g
             before = p.grad
             p.grad = before + amount

@@ -2,8 +2,8 @@
 
 A node keeps its operands (``parents``, in operand order) and the local derivative of its value
 with respect to each of them (``locals``), computed once from :data:`autodiff.ops.RULES` when the
-node is made. Backprop is then one loop over (parent, local derivative) pairs, and any tool can
-ask any edge for its local derivative.
+node is made. Both live in one flat tuple of edges, ``(parent, local, parent, local, ...)``:
+backprop is one loop over those pairs, and any tool can ask any edge for its local derivative.
 
 >>> a = Value(3.0, label="a")
 >>> b = a * a + a
@@ -96,7 +96,7 @@ def _generate(rule: Rule, method: str) -> Callable[..., "Value"]:
     lines = [f"def generated({params}):"]
     if binary:
         lines += [
-            "    if other.__class__ is not Value and not isinstance(other, Value):",
+            "    if type(other) is not Value and not isinstance(other, Value):",
             "        other = _constant(other)",
             "        if other is None:",
             "            return NotImplemented",
@@ -104,32 +104,30 @@ def _generate(rule: Rule, method: str) -> Callable[..., "Value"]:
             "    b = other.data",
         ]
         uses = ["    self._uses += 1", "    other._uses += 1"]
-        operands, parents, arg = "(self, other)", "(self, other)", "None"
+        operands = "(self, other)"
     else:
         lines.append("    a = self.data")
         uses = ["    self._uses += 1"]
-        operands, parents, arg = "(self,)", "(self,)", "None"
+        operands = "(self,)"
         if rule.constant:
             lines.append("    k = other")
-            arg = "k"
     for condition, kind, message in rule.check_exprs(names, "k"):
         lines.append(f"    if {condition}:")
         extra = ", k" if rule.constant else ""
         lines.append(f"        raise _domain_error({rule.name!r}, {operands}, {kind.__name__}, {message!r}{extra})")
-    local = ", ".join(f"({t})" for t in rule.local_exprs(names, "k", "out"))
+    edges = ", ".join(f"{operand}, ({local})" for operand, local in zip(["self", "other"], rule.local_exprs(names, "k", "out")))
     lines += [
         f"    out = {rule.value_expr(names, 'k', 'out')}",
         "    v = _new(Value)",
         "    v.data = out",
         "    v.grad = 0.0",
-        "    v.label = ''",
         f"    v.op = {rule.name!r}",
-        f"    v.parents = {parents}",
-        f"    v.locals = ({local},)",
-        f"    v.arg = {arg}",
-        "    v.scope = _SCOPE",
+        f"    v._edges = ({edges},)",
+        *(["    v._arg = k"] if rule.constant else []),
         "    v._pending = 0",
         "    v._uses = 0",
+        "    if _SCOPE is not None:",
+        "        v._scope = _SCOPE",
         "    if _ANOMALY:",
         "        v._origin = _user_frame()",
         "        _check_forward(v)",
@@ -172,18 +170,20 @@ class Value:
     True
     """
 
-    __slots__ = ("data", "grad", "label", "op", "parents", "locals", "arg", "scope", "_pending", "_uses", "_hooks", "_origin", "_order", "_backward_order")
+    # Every node stores its number, gradient, op, edges (operands and local derivatives,
+    # interleaved) and the two counters backward runs on; the fields after those only when set.
+    __slots__ = ("data", "grad", "op", "_edges", "_pending", "_uses",
+                 "_label", "_arg", "_scope", "_hooks", "_origin", "_order", "_backward_order")
 
     data: float
     grad: float
-    label: str
     op: str
-    parents: tuple["Value", ...]
-    locals: tuple[float, ...]
-    arg: Any
-    scope: Optional[tuple[str, ...]]
+    _edges: tuple[Any, ...]  # (parent, local, parent, local, ...)
     _pending: int
     _uses: int
+    _label: str
+    _arg: float
+    _scope: tuple[str, ...]
     _hooks: list[Callable[["Value"], Optional[float]]]
     _origin: str
     _order: list["Value"]
@@ -191,25 +191,62 @@ class Value:
 
     def __init__(self, data: Number, label: str = "") -> None:
         self.data = _real(data, "Value data")
-        if not isinstance(label, str):
-            raise TypeError(f"Value label must be a str, not {type(label).__name__}")
         self.grad = 0.0
-        self.label = label
+        if label:
+            self.label = label
+        elif not isinstance(label, str):
+            raise TypeError(f"Value label must be a str, not {type(label).__name__}")
         self.op = ""
-        self.parents = ()
-        self.locals = ()
-        self.arg = None
-        self.scope = _ENV["_SCOPE"]
+        self._edges = ()
         self._pending = 0  # a counter that walks use; 0 between walks
         self._uses = 0  # how many ops have taken this node as an operand (counted as they are made)
+        scope = _ENV["_SCOPE"]
+        if scope is not None:
+            self._scope = scope
         if _ENV["_ANOMALY"]:
             self._origin = _user_frame()
+
+    # -- the edges ------------------------------------------------------------------------------
+    @property
+    def parents(self) -> tuple["Value", ...]:
+        """The operands, in operand order (a repeated operand appears twice); ``()`` for a leaf."""
+        return self._edges[0::2]  # type: ignore[no-any-return]
+
+    @property
+    def locals(self) -> tuple[float, ...]:
+        """d self / d parent for each of :attr:`parents`, aligned with them, computed when the node was made."""
+        return self._edges[1::2]  # type: ignore[no-any-return]
+
+    # -- fields most nodes leave unset ---------------------------------------------------------
+    # Stored only when given: making a node is the hot path of every forward pass, and most
+    # nodes have no label, no scope and no exponent. (A class-wide __getattr__ would give the
+    # same defaults, but it stops CPython from specialising every attribute read of a Value.)
+    @property
+    def label(self) -> str:
+        """The node's name in drawings, traces and messages (``""``: unnamed); writable."""
+        return getattr(self, "_label", "")
+
+    @label.setter
+    def label(self, text: str) -> None:
+        if not isinstance(text, str):
+            raise TypeError(f"Value label must be a str, not {type(text).__name__}")
+        self._label = text
+
+    @property
+    def scope(self) -> Optional[tuple[str, ...]]:
+        """The :func:`autodiff.name_scope` names active when the node was made, outermost first (or None)."""
+        return getattr(self, "_scope", None)
+
+    @property
+    def arg(self) -> Optional[float]:
+        """The exponent of a ``**`` node (kept on the node, not an operand); None for every other op."""
+        return getattr(self, "_arg", None)
 
     # -- what kind of node ---------------------------------------------------------------------
     @property
     def is_leaf(self) -> bool:
         """True for a node no op made: an input, a parameter or a constant."""
-        return not self.parents
+        return not self._edges
 
     @property
     def is_constant(self) -> bool:
@@ -219,10 +256,7 @@ class Value:
     @property
     def origin(self) -> str:
         """Where user code created this node (recorded only inside :func:`autodiff.detect_anomaly`)."""
-        try:
-            return self._origin
-        except AttributeError:
-            return "<not recorded: create the node inside autodiff.detect_anomaly()>"
+        return getattr(self, "_origin", "<not recorded: create the node inside autodiff.detect_anomaly()>")
 
     # -- arithmetic: generated from the rule table (see _generate) --------------------------
     __add__ = _generate(RULES["+"], "__add__")
@@ -292,8 +326,11 @@ class Value:
             raise ValueError("Value.sum needs at least one term")
         out, local = _RULE_SUM.apply(*[p.data for p in parents])
         v = _new(Value)
-        v.data, v.grad, v.label, v.op = out, 0.0, "", "sum"
-        v.parents, v.locals, v.arg, v.scope, v._pending, v._uses = tuple(parents), local, None, _ENV["_SCOPE"], 0, 0
+        v.data, v.grad, v.op = out, 0.0, "sum"
+        v._edges = tuple(x for edge in zip(parents, local) for x in edge)
+        v._pending, v._uses = 0, 0
+        if _ENV["_SCOPE"] is not None:
+            v._scope = _ENV["_SCOPE"]
         if _ENV["_ANOMALY"]:
             v._origin = _user_frame()
             _check_forward(v)
@@ -319,7 +356,7 @@ class Value:
         """
         if not callable(fn):
             raise TypeError(f"register_hook needs a callable, not {type(fn).__name__}")
-        hooks: Optional[list[Callable[["Value"], Optional[float]]]] = getattr(self, "_hooks", None)
+        hooks = getattr(self, "_hooks", None)
         if hooks is None:
             hooks = self._hooks = []
         hooks.append(fn)
@@ -353,14 +390,12 @@ def _constant(x: object) -> Optional[Value]:
     c = _new(Constant)
     c.data = data
     c.grad = 0.0
-    c.label = ""
     c.op = ""
-    c.parents = ()
-    c.locals = ()
-    c.arg = None
-    c.scope = _ENV["_SCOPE"]
+    c._edges = ()
     c._pending = 0
     c._uses = 0
+    if _ENV["_SCOPE"] is not None:
+        c._scope = _ENV["_SCOPE"]
     if _ENV["_ANOMALY"]:
         c._origin = _user_frame()
     return c

@@ -209,3 +209,17 @@ def test_outside_anomaly_mode_ieee_semantics_apply():
     big = Value(1e308)
     assert math.isinf((big * 10).data)
     assert math.isinf(Value(1000.0).exp().data)
+
+
+def test_edges_are_read_only_and_labels_must_be_text():
+    a, b = Value(2.0, label="a"), Value(5.0, label="b")
+    y = a * b
+    assert y.parents == (a, b) and y.locals == (5.0, 2.0)
+    with pytest.raises(AttributeError):
+        y.locals = (0.0, 0.0)  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        y.parents = ()  # type: ignore[misc]
+    with pytest.raises(TypeError, match="label must be a str, not int"):
+        y.label = 3  # type: ignore[assignment]
+    y.label = "y"
+    assert (y.label, (a + 1).label, (a ** 2).arg, (a * 2).arg, y.scope) == ("y", "", 2.0, None, None)
