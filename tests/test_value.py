@@ -223,3 +223,21 @@ def test_edges_are_read_only_and_labels_must_be_text():
         y.label = 3  # type: ignore[assignment]
     y.label = "y"
     assert (y.label, (a + 1).label, (a ** 2).arg, (a * 2).arg, y.scope) == ("y", "", 2.0, None, None)
+
+
+def test_nodes_made_by_ops_are_values_and_a_graph_survives_pickling():
+    import pickle
+
+    from autodiff.value import Constant, OpResult
+
+    a = Value(0.3, label="a")
+    y = (a * 2 + a.exp()).tanh()
+    assert isinstance(y, OpResult) and isinstance(y, Value) and not y.is_leaf
+    assert isinstance(y.parents[0].parents[0].parents[1], Constant)
+    with pytest.raises(TypeError, match="takes no arguments"):
+        OpResult(1.0)  # type: ignore[call-arg]
+    copy = pickle.loads(pickle.dumps(y))
+    y.backward()
+    copy.backward()
+    (a2,) = [v for v in autodiff.topological_order(copy) if v.label == "a"]
+    assert a2.grad == a.grad and a2.data == a.data and a2 is not a
