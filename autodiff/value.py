@@ -327,7 +327,9 @@ class Value:
         out, local = _RULE_SUM.apply(*[p.data for p in parents])
         v = OpResult()
         v.data, v.grad, v.op = out, 0.0, "sum"
-        v._edges = tuple(x for edge in zip(parents, local) for x in edge)
+        edges: list[Any] = [None] * (2 * len(parents))
+        edges[0::2], edges[1::2] = parents, local  # (parent, local, parent, local, ...)
+        v._edges = tuple(edges)
         v._pending, v._uses = 0, 0
         if _ENV["_SCOPE"] is not None:
             v._scope = _ENV["_SCOPE"]
