@@ -5,6 +5,9 @@
 ...     z = Value(1.0) * 2
 >>> z.scope
 ('layer 1', 'neuron 0')
+>>> with name_scope("layer 1", "neuron 0"):  # the same two scopes, entered at once
+...     (Value(1.0) * 2).scope
+('layer 1', 'neuron 0')
 """
 
 from __future__ import annotations
@@ -19,22 +22,23 @@ __all__ = ["name_scope"]
 class name_scope:
     """Every node made inside the block gets ``scope`` = the enclosing names, outermost first.
 
-    A class rather than a generator-based context manager: models enter a scope per neuron call,
-    so entering and leaving must be cheap.
+    ``name_scope(a, b)`` enters ``a`` and, inside it, ``b``. A class rather than a generator-based
+    context manager: models enter a scope per neuron call, so entering and leaving must be cheap.
     """
 
-    __slots__ = ("name", "_previous")
+    __slots__ = ("names", "_previous")
 
-    def __init__(self, name: str) -> None:
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"name_scope needs a non-empty str, not {name!r}")
-        self.name = name
+    def __init__(self, name: str, *more: str) -> None:
+        for n in (name, *more):
+            if not isinstance(n, str) or not n:
+                raise ValueError(f"name_scope needs non-empty strs, not {n!r}")
+        self.names = (name, *more)
         self._previous: Optional[tuple[str, ...]] = None
 
     def __enter__(self) -> tuple[str, ...]:
         env = _state._ENV
         self._previous = previous = env["_SCOPE"]
-        current = (previous or ()) + (self.name,)
+        current = (previous or ()) + self.names
         env["_SCOPE"] = current
         return current
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numbers
 import os
 import sys
-from typing import Any, Callable, Iterable, Optional, Union
+from typing import Any, Callable, Iterable, Optional, Union, cast
 
 from .ops import NAMESPACE, RULES, Rule
 
@@ -314,16 +314,14 @@ class Value:
         >>> s.op, s.data, s.locals
         ('sum', 4.0, (1.0, 1.0, 1.0))
         """
-        parents = []
-        for i, t in enumerate(terms):
-            if not isinstance(t, Value):
-                c = _constant(t)
-                if c is None:
-                    raise TypeError(f"Value.sum: term #{i} must be a Value or a real number, not {type(t).__name__}")
-                t = c
-            parents.append(t)
-        if not parents:
+        given = list(terms)
+        if not given:
             raise ValueError("Value.sum needs at least one term")
+        for t in given:
+            if not isinstance(t, Value):
+                given = [_sum_term(i, t) for i, t in enumerate(given)]
+                break
+        parents = cast("list[Value]", given)  # every term is a Value by now
         out, local = _RULE_SUM.apply(*[p.data for p in parents])
         v = OpResult()
         v.data, v.grad, v.op = out, 0.0, "sum"
@@ -415,6 +413,16 @@ def _constant(x: object) -> Optional[Value]:
         c._scope = _ENV["_SCOPE"]
     if _ENV["_ANOMALY"]:
         c._origin = _user_frame()
+    return c
+
+
+def _sum_term(i: int, t: object) -> Value:
+    """Term ``i`` of :meth:`Value.sum` as a Value: numbers become constants, anything else is an error."""
+    if isinstance(t, Value):
+        return t
+    c = _constant(t)
+    if c is None:
+        raise TypeError(f"Value.sum: term #{i} must be a Value or a real number, not {type(t).__name__}")
     return c
 
 

@@ -75,7 +75,7 @@ class Neuron(Module):
         self._scopes = (f"layer {layer}", f"neuron {index}")
         rng = rng or random.Random()
         bound = 1.0 / math.sqrt(nin)  # keeps tanh and sigmoid units out of saturation at the start
-        with name_scope(self._scopes[0]), name_scope(self._scopes[1]):
+        with name_scope(*self._scopes):
             self.w = [Value(rng.uniform(-bound, bound), label=f"W{layer}[{i}][{index}]") for i in range(nin)]
             self.b = Value(0.0, label=f"b{layer}[{index}]")
 
@@ -86,7 +86,7 @@ class Neuron(Module):
     def __call__(self, x: Sequence[Value]) -> Value:
         if len(x) != len(self.w):
             raise ValueError(f"neuron {self.output_label} takes {len(self.w)} inputs, got {len(x)}")
-        with name_scope(self._scopes[0]), name_scope(self._scopes[1]):
+        with name_scope(*self._scopes):
             # one node for the whole weighted sum: z = w[0]*x[0] + w[1]*x[1] + ... + b
             z = Value.sum([wi * xi for wi, xi in zip(self.w, x)] + [self.b])
             act = ACTIVATIONS[self.activation]

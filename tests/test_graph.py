@@ -145,3 +145,13 @@ def test_a_stuck_chain_is_finished_in_the_right_order():
     for c in chain[1:]:
         assert math.isclose(c.grad, autodiff.grad(loss, [c])[0], rel_tol=1e-12)
     assert all(s.grad == 0.0 for s in side)
+
+
+def test_name_scope_takes_several_names_at_once():
+    with autodiff.name_scope("outer"):
+        with autodiff.name_scope("layer 1", "neuron 0"):
+            z = Value(1.0) * 2
+        y = Value(1.0) + 1
+    assert z.scope == ("outer", "layer 1", "neuron 0") and y.scope == ("outer",)
+    with pytest.raises(ValueError, match="non-empty strs"):
+        autodiff.name_scope("layer 1", "")
