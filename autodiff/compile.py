@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 import re
+import weakref
 from typing import Any, Callable, Optional, Sequence, Union
 
 from .graph import _release_order
@@ -158,14 +159,14 @@ class Program:
             refs = [ref(o) for o in ins.operands]
             arg = _literal(ins.arg) if ins.arg is not None else "None"
             for condition, _, _ in rule.check_exprs(refs, arg):
-                lines.append(f"{indent}if {condition}: _domain({k}, ({', '.join(refs)},))")
+                lines.append(f"{indent}if {condition}: _program()._domain_error({k}, ({', '.join(refs)},))")
             value = rule.value_expr(refs, arg, f"s{ins.out}")
             if ins.out in inline:
                 written[ins.out] = f"({value})"
                 continue
             lines.append(f"{indent}s{ins.out} = {value}")
             if anomaly:
-                lines.append(f"{indent}if not _finite(s{ins.out}): _bad_value({k}, s{ins.out})")
+                lines.append(f"{indent}if not _finite(s{ins.out}): _program()._bad_value({k}, s{ins.out})")
         return lines
 
     def _inlinable(self, backward_lines: list[str]) -> frozenset[int]:
@@ -229,7 +230,7 @@ class Program:
             k, ins = producer[i]
             g = name[i]
             if anomaly:
-                lines.append(f"{indent}if not _finite({g}): _bad_grad({k}, {g})")
+                lines.append(f"{indent}if not _finite({g}): _program()._bad_grad({k}, {g})")
             rule = RULES[ins.op]
             arg = _literal(ins.arg) if ins.arg is not None else "None"
             locals_ = rule.local_exprs([self._ref(o) for o in ins.operands], arg, f"s{ins.out}")
@@ -239,7 +240,7 @@ class Program:
                 term = _times(local, g)
                 if anomaly and term not in (g, f"-{g}"):  # as eager anomaly mode: check each edge's amount
                     lines.append(f"{indent}_c = {term}")
-                    lines.append(f"{indent}if not _finite(_c): _bad_edge({k}, {operand}, _c)")
+                    lines.append(f"{indent}if not _finite(_c): _program()._bad_edge({k}, {operand}, _c)")
                     term = "_c"
                 if operand in producer and operand not in name and not anomaly:
                     pending.setdefault(operand, []).append(term)
@@ -289,8 +290,10 @@ class Program:
             lines += [f"    P[{j}].grad += t{i}" for j, i in enumerate(param_slots)]
             lines.append("    return outs")
         scope: dict[str, Any] = dict(NAMESPACE)
-        scope.update(_domain=self._domain_error, _bad_value=self._bad_value, _bad_grad=self._bad_grad, _bad_edge=self._bad_edge,
-                     _finite=math.isfinite, float=float)
+        # The error paths reach back to this program through a weak reference: the program keeps
+        # the code, so a strong one would be a cycle keeping the traced graph alive until the
+        # cyclic garbage collector ran.
+        scope.update(_program=weakref.ref(self), _finite=math.isfinite, float=float)
         text = "\n".join(lines)
         self._text[key] = text
         code = _compile(text, f"<autodiff program {kind}>", "exec")

@@ -19,6 +19,7 @@ what hooks, anomaly mode, the tracer's step view, the debugger and the HTML page
 from __future__ import annotations
 
 import math
+from itertools import chain
 from typing import TYPE_CHECKING, Iterator, Optional, Sequence
 
 from . import value as _state
@@ -67,29 +68,41 @@ def _release_order(root: "Value") -> list["Value"]:
     :func:`backward_steps`, :func:`grad`, the step record and ``trace``, so that they all add
     the same numbers in the same order. Intermediate nodes come first, in the order
     :func:`backward` releases them; leaves, which only receive, come last. A graph never changes
-    once built (``parents`` are fixed at creation), so the order is kept on the root.
+    once built (``parents`` are fixed at creation), so the order is kept on the root: what comes
+    after the root, in ``root._order`` (see :func:`_keep`). Returns a new list each time.
     """
-    order = getattr(root, "_order", None)
-    if order is None:
+    rest = getattr(root, "_order", None)
+    if rest is None:
         if not root._edges:
-            order = [root]
+            rest = []
         else:
             # The intermediate part is shared with backward(), whichever ran first, so that the
             # order stays the same even if ops made later also consume nodes of this graph.
-            intermediate = getattr(root, "_backward_order", None)
-            if intermediate is None:
-                intermediate = root._backward_order = _intermediate_order(root)
-            order = list(intermediate)
+            known = getattr(root, "_backward_order", None)
+            if known is None:
+                intermediate = _intermediate_order(root)
+                root._backward_order = _keep(intermediate)
+            else:
+                intermediate = [root, *known]
             seen: set[int] = set()
             leaves = []
-            for v in reversed(order):  # deepest first, so topological_order lists leaves as first used
+            for v in reversed(intermediate):  # deepest first, so topological_order lists leaves as first used
                 for p in v._edges[0::2]:
                     if not p._edges and id(p) not in seen:
                         seen.add(id(p))
                         leaves.append(p)
-            order += leaves[::-1]
-        root._order = order
-    return order
+            rest = intermediate[1:] + leaves[::-1]
+        root._order = rest
+    return [root, *rest]
+
+
+def _keep(order: list["Value"]) -> list["Value"]:
+    """What to keep on ``order[0]`` (a root) of its order: the rest of it.
+
+    A list held by the root that held the root itself would be a reference cycle: the whole graph
+    would then outlive its last use until the cyclic garbage collector ran (never, with it off).
+    """
+    return order[1:]
 
 
 def _reset(order: list["Value"]) -> None:
@@ -126,12 +139,12 @@ def backward(root: "Value") -> None:
         return
     known: Optional[list[Value]] = getattr(root, "_backward_order", None)
     if known is not None:
-        _replay(known)
+        _replay(root, known)
         return
     order, stuck = _first_backward(root)
     if stuck:
         order += _finish_backward(order, stuck, grads=True)
-    root._backward_order = order
+    root._backward_order = _keep(order)
 
 
 def _first_backward(root: "Value") -> tuple[list["Value"], list["Value"]]:
@@ -282,12 +295,12 @@ def _finish_backward(done: list["Value"], stuck: list["Value"], grads: bool) -> 
     return order
 
 
-def _replay(order: list["Value"]) -> None:
-    """Backward over a known order of the intermediate nodes (root first): reset, seed, push."""
-    for v in order:
+def _replay(root: "Value", rest: list["Value"]) -> None:
+    """Backward over a known order of the intermediate nodes (``root``, then ``rest``): reset, seed, push."""
+    for v in rest:
         v.grad = 0.0
-    order[0].grad += 1.0
-    for v in order:
+    root.grad = 1.0
+    for v in chain((root,), rest):
         edges = v._edges
         g = v.grad
         if len(edges) == 4:

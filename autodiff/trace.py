@@ -142,7 +142,11 @@ class Trace:
                     count[id(p)] = count.get(id(p), 0) + c
         self.total: float = grad.get(id(wrt), 0.0)
         self.count: int = count.get(id(wrt), 0)
-        self.paths = Paths(self)
+
+    @property
+    def paths(self) -> Paths:
+        """The paths from ``wrt`` to the root: ``len()`` counts them, iterating lists them lazily."""
+        return Paths(self)  # made on demand: a Paths kept here would make a reference cycle
 
     def _walk(self) -> Iterator[Path]:
         root, consumers = self.root, self._consumers

@@ -155,3 +155,53 @@ def test_name_scope_takes_several_names_at_once():
     assert z.scope == ("outer", "layer 1", "neuron 0") and y.scope == ("outer",)
     with pytest.raises(ValueError, match="non-empty strs"):
         autodiff.name_scope("layer 1", "")
+
+
+def _values_only_the_collector_frees(run) -> int:
+    """How many Values ``run()`` leaves in reference cycles (freed only by the cyclic collector)."""
+    import gc
+
+    gc.collect()
+    was = gc.isenabled()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)  # the collector keeps what it finds in gc.garbage
+    try:
+        run()
+        gc.collect()
+        return sum(isinstance(o, Value) for o in gc.garbage)
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        if was:
+            gc.enable()
+
+
+def _walks():
+    a = Value(0.5, label="a")
+
+    def graph():
+        return ((a * 3).tanh() + a) * a
+
+    def program():
+        prog = autodiff.compile(lambda xs: (xs[0] * a).tanh(), 1)
+        prog([2.0])
+        prog.backward()
+        prog.batch([[1.0], [2.0]])
+
+    return {
+        "backward": lambda: graph().backward(),
+        "backward twice": lambda: [r.backward() for r in [graph()] * 2],
+        "topological_order": lambda: autodiff.topological_order(graph()),
+        "grad": lambda: autodiff.grad(graph(), [a]),
+        "backward_steps": lambda: list(autodiff.backward_steps(graph())),
+        "trace": lambda: autodiff.trace(graph(), a).explain(),
+        "compile": program,
+    }
+
+
+@pytest.mark.parametrize("walk", list(_walks()))
+def test_a_graph_is_freed_by_reference_counting_after_every_walk(walk):
+    # Orders are kept on the root and programs keep their traced graph: none of that may make a
+    # reference cycle, or the graph would outlive its last use until the cyclic collector ran
+    # (forever with it off).
+    assert _values_only_the_collector_frees(_walks()[walk]) == 0
