@@ -33,6 +33,7 @@ MAX_NODES = 400  # syntax-tree nodes
 MAX_DEPTH = 60  # nesting of parentheses and operators
 MAX_LITERAL = 1e15  # the largest number literal
 MAX_EXPONENT = 1000  # the largest literal exponent in a ** k
+MAX_LABEL = 30  # a part of the formula longer than this leaves its node unlabelled
 
 _BINARY = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
 _UNARY = {ast.USub: "-", ast.UAdd: "+"}
@@ -156,6 +157,9 @@ def input_names(tree: ast.expr) -> list[str]:
 def build_expression(text: str, values: Mapping[str, Number]) -> tuple[Value, dict[str, Value]]:
     """Parse ``text`` and build its graph: the root Value and the input Values by name.
 
+    The inputs are labelled by their names, the root ``out`` (unless it is an input), and every
+    node in between by its part of the formula, such as ``a * b`` (unless that is longer than
+    :data:`MAX_LABEL` characters), so that traces and drawings can name each step.
     ``values`` gives every name's number; a missing or unused name raises :class:`ExprError`.
     A number outside an op's domain (``log(-1)``, ``1/0``) raises the engine's usual error.
     """
@@ -173,7 +177,7 @@ def build_expression(text: str, values: Mapping[str, Number]) -> tuple[Value, di
         if isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number):
             raise ExprError(f"{n} must be set to a finite number, not {number!r}")
         inputs[n] = Value(number, label=n)
-    out = _build(tree, inputs)
+    out = _make(tree, inputs)  # the root is "out", its parts are labelled by their text
     if not isinstance(out, Value):
         out = Value(out)
     if not out.label:
@@ -182,6 +186,16 @@ def build_expression(text: str, values: Mapping[str, Number]) -> tuple[Value, di
 
 
 def _build(node: ast.AST, inputs: Mapping[str, Value]) -> Union[Value, float]:
+    """The graph of ``node``; each node it makes is labelled with its part of the formula (if short)."""
+    result = _make(node, inputs)
+    if isinstance(result, Value) and not result.is_leaf and not result.label:
+        text = ast.unparse(node)
+        if len(text) <= MAX_LABEL:
+            result.label = text
+    return result
+
+
+def _make(node: ast.AST, inputs: Mapping[str, Value]) -> Union[Value, float]:
     if isinstance(node, ast.Constant):
         assert isinstance(node.value, (int, float))  # parse_expression allows only numbers
         return float(node.value)

@@ -48,6 +48,15 @@ def _name(v: Value, fallback: str) -> str:
     return fallback
 
 
+def _d(top: str, bottom: str) -> str:
+    """``dtop/dbottom``, with a name that is a formula (``a * b``) in parentheses: ``d(a * b)/da``."""
+    return f"d{_grouped(top)}/d{_grouped(bottom)}"
+
+
+def _grouped(name: str) -> str:
+    return f"({name})" if any(c in name for c in " +-*/()") else name
+
+
 class Path:
     """One path from ``wrt`` to the root: ``nodes`` (wrt first), the ``locals`` of its edges, their ``product``.
 
@@ -74,7 +83,7 @@ class Path:
         for (_, child, _), local in zip(self.edges, self.locals):
             value *= local
             if child.label or child is self.nodes[-1]:
-                out.append((f"d{_name(child, 'root')}/d{_name(lower, 'x')}", value))
+                out.append((_d(_name(child, "root"), _name(lower, "x")), value))
                 lower, value = child, 1.0
         return out[::-1]
 
@@ -179,13 +188,13 @@ class Trace:
     def explain(self, max_paths: int = 20) -> str:
         """The chain rule, one line per path (at most ``max_paths``), then the sum and ``wrt.grad``."""
         root_name, wrt_name = _name(self.root, "root"), _name(self.wrt, "x")
-        lines = [f"d{root_name}/d{wrt_name} = sum over {self.count} path{'s' if self.count != 1 else ''} of the product of local derivatives"]
+        lines = [f"{_d(root_name, wrt_name)} = sum over {self.count} path{'s' if self.count != 1 else ''} of the product of local derivatives"]
         listed = 0.0
         for i, path in enumerate(self.paths):
             if i >= max_paths:
                 break
             factors = path.factors()
-            chain = " · ".join(name for name, _ in factors) or f"d{root_name}/d{wrt_name}"
+            chain = " · ".join(name for name, _ in factors) or _d(root_name, wrt_name)
             values = " · ".join(_fmt(value) for _, value in factors) or "1"
             lines.append(f"path {i + 1}: {chain} = {values} = {_fmt(path.product)}")
             listed += path.product
@@ -226,14 +235,14 @@ class Trace:
             chain = " · ".join(f"{html.escape(n)} = {_fmt(v)}" for n, v in path.factors())
             rows.append(f"<tr><td>{i + 1}</td><td>{chain}</td><td>{_fmt(path.product)}</td></tr>")
         more = f"<p>{self.count - 20} more paths not listed.</p>" if self.count > 20 else ""
-        title = html.escape(f"d{_name(self.root, 'root')}/d{_name(self.wrt, 'x')} = {_fmt(self.total)}")
+        title = html.escape(f"{_d(_name(self.root, 'root'), _name(self.wrt, 'x'))} = {_fmt(self.total)}")
         return (
             f"<div class='autodiff-trace'><p><b>{title}</b> ({self.count} paths)</p>{self.svg()}"
             f"<table><tr><th>path</th><th>factors</th><th>product</th></tr>{''.join(rows)}</table>{more}</div>"
         )
 
     def __repr__(self) -> str:
-        return f"<Trace d{_name(self.root, 'root')}/d{_name(self.wrt, 'x')} = {_fmt(self.total)} over {self.count} paths>"
+        return f"<Trace {_d(_name(self.root, 'root'), _name(self.wrt, 'x'))} = {_fmt(self.total)} over {self.count} paths>"
 
 
 def trace(root: Value, wrt: Value) -> Trace:

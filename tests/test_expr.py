@@ -146,3 +146,17 @@ def test_valid_expressions_agree_with_python(pair):
     names = {n: v for n, v in {"a": 0.7, "b": -1.3, "c": 2.1}.items() if n in text.replace("tanh", "").replace("exp", "")}
     out, _ = build_expression(text, names)
     assert out.data == pytest.approx(expected, rel=1e-12, abs=1e-12)
+
+
+def test_every_step_of_a_formula_is_named_by_its_text():
+    out, x = build_expression("tanh(a*b + c) - exp(-a)", {"a": 2, "b": -3, "c": 10})
+    labels = {v.label for v in autodiff.topological_order(out)}
+    assert {"a * b", "a * b + c", "tanh(a * b + c)", "-a", "exp(-a)", "out"} <= labels
+    assert out.label == "out"
+    names = [name for name, _ in autodiff.trace(out, x["a"]).paths[0].factors()]
+    assert names[-1] == "d(a * b)/da" and names[0].startswith("dout/d(")
+    long = " + ".join(f"a * {i}" for i in range(1, 12))  # over MAX_LABEL characters
+    out, _ = build_expression(f"tanh({long})", {"a": 1})
+    assert all(len(v.label) <= 30 for v in autodiff.topological_order(out))
+    with pytest.raises(ValueError, match=r"'a - 2' = -1.0"):  # a domain error names the part
+        build_expression("log(a - 2)", {"a": 1})
