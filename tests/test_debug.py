@@ -105,3 +105,11 @@ def test_bad_arguments_print_help_never_a_traceback():
 def test_watch_errors():
     with pytest.raises(ValueError, match="no node labelled 'q'"):
         autodiff.Debugger(Value(1.0, label="x") * 2, watch="q")
+
+
+def test_printing_a_formula_step_names_its_parts():
+    from autodiff.expr import build_expression
+
+    out, _ = build_expression("tanh(a*b + c)", {"a": 2, "b": -3, "c": 10})
+    text = session(out, ["print a * b + c", "print out"])
+    assert "d/d(a * b) = 1, d/dc = 1" in text and "d/d(a * b + c) = " in text

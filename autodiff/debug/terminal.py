@@ -38,6 +38,7 @@ import shlex
 import sys
 from typing import IO, Optional
 
+from ..trace import _grouped
 from ..value import Value
 from .record import StepRecord, record_steps
 
@@ -89,6 +90,11 @@ class Debugger:
         if node["kind"] == "constant":
             return _fmt(node["data"])
         return f"#{i} ({node['op']})"
+
+    def _wrt_name(self, i: int) -> str:
+        """The name after a ``d/d``: a label that is a formula goes in parentheses, ``d/d(a * b)``."""
+        label = self.record.nodes[i]["label"]
+        return _grouped(label) if label else self._name(i)
 
     def _resolve(self, label: str) -> int:
         found = self.record.find(label)
@@ -181,7 +187,7 @@ class Debugger:
         node = self.record.nodes[i]
         text = f"{self._name(i)} = {node['kind']}, data {_fmt(node['data'])}, grad {_fmt(self.grads()[i])}"
         if node["parents"]:
-            locals_ = ", ".join(f"d/d{self._name(p)} = {_fmt(loc)}" for p, loc in zip(node["parents"], node["locals"]))
+            locals_ = ", ".join(f"d/d{self._wrt_name(p)} = {_fmt(loc)}" for p, loc in zip(node["parents"], node["locals"]))
             text += f"; op {node['op']}, local derivatives: {locals_}"
         self._say(text)
 
