@@ -1,7 +1,9 @@
 """Graph traversal: topological order, backward, side-effect-free gradients, and backprop as steps.
 
 :func:`backward` is one loop over (parent, local derivative) pairs in reverse topological order.
-A node's pairs are its ``_edges``, ``(parent, local, parent, local, ...)``; a leaf has none.
+A node's pairs are its ``_edges``, ``(parent, local, parent, local, ...)``; a leaf has none. The
+walks read them as ``zip(pairs, pairs)`` over one iterator of the tuple, which takes them two at
+a time without copying.
 :func:`backward_steps` is the same walk, one node at a time, with every number it touches: it is
 what hooks, anomaly mode, the tracer's step view, the debugger and the HTML page all run on.
 
@@ -212,7 +214,8 @@ def _first_backward(root: "Value") -> tuple[list["Value"], list["Value"]]:
                 else:
                     a.grad += la * g
             else:  # a sum of many
-                for p, local in zip(edges[0::2], edges[1::2]):
+                pairs = iter(edges)
+                for p, local in zip(pairs, pairs):
                     if p._edges:
                         n = p._pending + 1
                         p._pending = n
@@ -284,7 +287,8 @@ def _finish_backward(done: list["Value"], stuck: list["Value"], grads: bool) -> 
         order.append(v)
         g = v.grad
         edges = v._edges
-        for p, local in zip(edges[0::2], edges[1::2]):
+        pairs = iter(edges)
+        for p, local in zip(pairs, pairs):
             if grads:
                 p.grad += local * g
             if p._edges:
@@ -311,7 +315,8 @@ def _replay(root: "Value", rest: list["Value"]) -> None:
             a, la = edges
             a.grad += la * g
         else:
-            for p, local in zip(edges[0::2], edges[1::2]):
+            pairs = iter(edges)
+            for p, local in zip(pairs, pairs):
                 p.grad += local * g
 
 
@@ -328,7 +333,8 @@ def grad(root: "Value", inputs: Sequence["Value"]) -> list[float]:
         if anomaly:
             _check_grad(v, g)
         edges = v._edges
-        for p, local in zip(edges[0::2], edges[1::2]):
+        pairs = iter(edges)
+        for p, local in zip(pairs, pairs):
             grads[id(p)] = get(id(p), 0.0) + local * g
     return [get(id(x), 0.0) for x in inputs]
 
@@ -412,7 +418,8 @@ def backward_steps(root: "Value", record: bool = True) -> Iterator[Step]:
             _check_grad(v, g)
         contributions = []
         edges = v._edges
-        for p, local in zip(edges[0::2], edges[1::2]):
+        pairs = iter(edges)
+        for p, local in zip(pairs, pairs):
             amount = local * g
             before = p.grad
             p.grad = before + amount
