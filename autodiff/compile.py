@@ -30,6 +30,7 @@ whose value depends on their operand (``relu``) are replayed faithfully.
 
 from __future__ import annotations
 
+import ast
 import math
 import re
 import weakref
@@ -70,6 +71,23 @@ def _times(local: str, g: str) -> str:
     if gate:
         return f"({g} if {gate.group(1)} else ({gate.group(2)}) * {g})"
     return f"({local}) * {g}"
+
+
+def _fold(condition: str) -> Optional[str]:
+    """A domain check with the parts that test only constants worked out now: None if it can never
+    hold (``s7 == 0 and 2.0 < 0``), else the rest of it. The text is the rule table's, with
+    number literals for a ``**`` node's exponent; it is never user input."""
+    tree = ast.parse(condition, mode="eval").body
+    parts = tree.values if isinstance(tree, ast.BoolOp) and isinstance(tree.op, ast.And) else [tree]
+    kept = []
+    for part in parts:
+        names = {n.id for n in ast.walk(part) if isinstance(n, ast.Name)}
+        if names <= {"is_integer"}:  # numbers and the table's own helper only: decide it now
+            if not eval(_compile(ast.Expression(part), "<domain check>", "eval"), dict(NAMESPACE)):
+                return None
+        else:
+            kept.append(ast.unparse(part))
+    return " and ".join(kept) if kept else "True"
 
 
 def _literal(x: float) -> str:
@@ -159,7 +177,9 @@ class Program:
             refs = [ref(o) for o in ins.operands]
             arg = _literal(ins.arg) if ins.arg is not None else "None"
             for condition, _, _ in rule.check_exprs(refs, arg):
-                lines.append(f"{indent}if {condition}: _program()._domain_error({k}, ({', '.join(refs)},))")
+                folded = _fold(condition)
+                if folded is not None:
+                    lines.append(f"{indent}if {folded}: _program()._domain_error({k}, ({', '.join(refs)},))")
             value = rule.value_expr(refs, arg, f"s{ins.out}")
             if ins.out in inline:
                 written[ins.out] = f"({value})"

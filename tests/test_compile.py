@@ -154,3 +154,15 @@ def test_program_prints_like_a_jaxpr_and_draws():
     assert "def forward" in prog.source() and "def batch" in prog.source("batch")
     svg = autodiff.draw(prog).svg()
     assert "x[0]" in svg and "tanh" in svg
+
+
+def test_domain_checks_on_constant_exponents_are_decided_when_compiling():
+    prog = autodiff.compile(lambda xs: xs[0] ** 2 + xs[0] ** 0.5 + xs[1] ** -1, 2)
+    text = prog.source("forward") + prog.source("batch")
+    assert "2.0 < 0" not in text and "is_integer(2.0)" not in text  # a square is never out of domain
+    assert "is_integer(0.5)" not in text and "< 0:" in text and "== 0:" in text  # the rest still checked
+    with pytest.raises(ValueError, match="non-integer power of a negative base"):
+        prog([-1.0, 1.0])
+    with pytest.raises(ZeroDivisionError, match="0 raised to a negative power"):
+        prog.batch([[1.0, 2.0], [4.0, 0.0]])
+    assert prog([4.0, 2.0]) == 16.0 + 2.0 + 0.5
