@@ -192,10 +192,8 @@ class Value:
     def __init__(self, data: Number, label: str = "") -> None:
         self.data = _real(data, "Value data")
         self.grad = 0.0
-        if label:
+        if label != "":  # "" is the default an unset label reads as; the setter checks the rest
             self.label = label
-        elif not isinstance(label, str):
-            raise TypeError(f"Value label must be a str, not {type(label).__name__}")
         self.op = ""
         self._edges = ()
         self._pending = 0  # a counter that walks use; 0 between walks
