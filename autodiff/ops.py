@@ -94,6 +94,13 @@ class Rule:
     A ``join`` rule takes any number of operands (``sum``): its value is the operands' texts
     joined by ``join`` and evaluated left to right, and ``local_text[0]`` is every operand's local
     derivative.
+
+    What the rest of the library reads off a row, instead of parsing its text: ``method``, the
+    :class:`~autodiff.Value` method generated for it (None when Python spells it otherwise);
+    ``call``, the name a typed formula calls it by (``tanh(x)``); ``gate``, for an op whose
+    slope is 1 where this condition holds and 0 elsewhere (relu): where it is 0, nothing flows
+    back, not even an infinite gradient (as in PyTorch); ``local_constants``, each local
+    derivative that is a plain number (``1.0`` for ``+``), else None.
     """
 
     name: str
@@ -104,10 +111,22 @@ class Rule:
     checks: tuple[tuple[str, type[Exception], str], ...] = ()
     constant: str | None = None
     join: str | None = None
+    method: str | None = None
+    call: str | None = None
+    gate: str | None = None
     apply: Callable[..., tuple[float, tuple[float, ...]]] = field(init=False, repr=False, compare=False)
+    local_constants: tuple[float | None, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "apply", self._build())
+        object.__setattr__(self, "local_constants", tuple(_literal(t) for t in self.local_text))
+
+    def reads(self, k: int) -> int:
+        """How many times the value expression reads operand ``k`` (a compiler may inline a value read once)."""
+        if self.join is not None:
+            return 1
+        markers = [f"@{i}@" for i in range(self.arity)]
+        return self.value_expr(markers, "k", "out").count(markers[k])
 
     @property
     def arity(self) -> int:
@@ -166,6 +185,13 @@ class Rule:
         return fn
 
 
+def _literal(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
 def _join_rule(rule: "Rule") -> Callable[..., tuple[float, tuple[float, ...]]]:
     if rule.join != " + ":
         raise ValueError(f"rule {rule.name!r}: only ' + ' joins are supported")
@@ -186,9 +212,9 @@ _NEG_BASE = ("{a} < 0 and not is_integer({k})", ValueError, "non-integer power o
 _ZERO_NEG = ("{a} == 0 and {k} < 0", ZeroDivisionError, "0 raised to a negative power")
 
 _TABLE = [
-    Rule("+", ("a", "b"), "{a} + {b}", ("1.0", "1.0"), "{a} + {b}"),
-    Rule("-", ("a", "b"), "{a} - {b}", ("1.0", "-1.0"), "{a} - {b}"),
-    Rule("*", ("a", "b"), "{a} * {b}", ("{b}", "{a}"), "{a} * {b}"),
+    Rule("+", ("a", "b"), "{a} + {b}", ("1.0", "1.0"), "{a} + {b}", method="__add__"),
+    Rule("-", ("a", "b"), "{a} - {b}", ("1.0", "-1.0"), "{a} - {b}", method="__sub__"),
+    Rule("*", ("a", "b"), "{a} * {b}", ("{b}", "{a}"), "{a} * {b}", method="__mul__"),
     Rule(
         "/",
         ("a", "b"),
@@ -196,8 +222,9 @@ _TABLE = [
         ("1.0 / {b}", "-{out} / {b}"),
         "{a} / {b}",
         checks=(("{b} == 0", ZeroDivisionError, "division by zero"),),
+        method="__truediv__",
     ),
-    Rule("neg", ("a",), "-{a}", ("-1.0",), "-{a}"),
+    Rule("neg", ("a",), "-{a}", ("-1.0",), "-{a}", method="__neg__"),
     # Value ** number: the exponent is a constant kept on the node (``arg``), not an operand.
     Rule(
         "**",
@@ -207,6 +234,7 @@ _TABLE = [
         "{a} ** {k}",
         checks=(_ZERO_NEG, _NEG_BASE),
         constant="k",
+        method="_pow_number",
     ),
     # Value ** Value (or number ** Value): both operands get a local derivative.
     Rule(
@@ -224,8 +252,9 @@ _TABLE = [
                 "a Value exponent needs a base >= 0 (d/db a**b = a**b * log(a) is not real for a < 0)",
             ),
         ),
+        method="_pow_value",
     ),
-    Rule("exp", ("a",), "exp({a})", ("{out}",), "exp({a})"),
+    Rule("exp", ("a",), "exp({a})", ("{out}",), "exp({a})", method="exp", call="exp"),
     Rule(
         "log",
         ("a",),
@@ -233,10 +262,15 @@ _TABLE = [
         ("1.0 / {a}",),
         "log({a})",
         checks=(("{a} <= 0", ValueError, "log of a non-positive number"),),
+        method="log",
+        call="log",
     ),
-    Rule("tanh", ("a",), "tanh({a})", ("1.0 - {out} * {out}",), "tanh({a})"),
-    Rule("sigmoid", ("a",), "sigmoid({a})", ("{out} * (1.0 - {out})",), "sigmoid({a})"),
-    Rule("relu", ("a",), "{a} if {a} > 0 else 0.0", ("1.0 if {a} > 0 else 0.0",), "relu({a})"),
+    Rule("tanh", ("a",), "tanh({a})", ("1.0 - {out} * {out}",), "tanh({a})", method="tanh", call="tanh"),
+    Rule("sigmoid", ("a",), "sigmoid({a})", ("{out} * (1.0 - {out})",), "sigmoid({a})", method="sigmoid",
+         call="sigmoid"),
+    # "not a <= 0" rather than "a > 0": relu(nan) is nan, as in PyTorch, so anomaly mode sees it.
+    Rule("relu", ("a",), "{a} if not {a} <= 0 else 0.0", ("1.0 if {a} > 0 else 0.0",), "relu({a})",
+         method="relu", call="relu", gate="{a} > 0"),
     # Any number of operands, added left to right in one node: a neuron's weighted sum.
     Rule("sum", ("a",), "", ("1.0",), "sum({a})", join=" + "),
 ]
