@@ -13,15 +13,15 @@ import autodiff
 import nn
 from autodiff import Value
 
-CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--no-first-run"]
 
 
 @pytest.fixture(scope="module")
-def browser():
+def browser(system_program):
+    chromium = system_program("chromium")  # Debian's Chromium: pip cannot install a browser (see conftest)
     with sync_playwright() as p, tempfile.TemporaryDirectory() as profile:
-        context = p.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, args=FLAGS, headless=True)
+        context = p.chromium.launch_persistent_context(profile, executable_path=chromium, args=FLAGS, headless=True)
         yield context
         context.close()
 

@@ -6,7 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # the same parser, before it joined the standard library
+    import tomli as tomllib
+
 ROOT = Path(__file__).resolve().parent.parent
+# The distribution's name (what pip installs) differs from the import names autodiff and nn.
+DISTRIBUTION = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["name"]
 
 
 def test_mypy_finds_no_type_errors():
@@ -34,7 +41,7 @@ def test_every_runtime_dependency_installs_on_the_oldest_python_we_promise():
     from packaging.requirements import Requirement
     from packaging.specifiers import SpecifierSet
 
-    ours = metadata.metadata("autodiff")
+    ours = metadata.metadata(DISTRIBUTION)
     floor = SpecifierSet(ours["Requires-Python"])
     oldest = next(f"3.{minor}.0" for minor in range(6, 30) if f"3.{minor}.0" in floor)
     env = {"python_version": oldest.rsplit(".", 1)[0], "python_full_version": oldest, "extra": ""}
@@ -45,7 +52,7 @@ def test_every_runtime_dependency_installs_on_the_oldest_python_we_promise():
             continue  # an extra, or not installed on that Python or platform
         needs = metadata.metadata(req.name)["Requires-Python"]
         assert needs is None or oldest in SpecifierSet(needs), (
-            f"{req.name} (installed here) needs Python {needs}, but autodiff promises {floor}: "
+            f"{req.name} (installed here) needs Python {needs}, but {DISTRIBUTION} promises {floor}: "
             f"add a python_version marker to it in pyproject.toml, or raise requires-python"
         )
         checked.append(req.name)
