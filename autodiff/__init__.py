@@ -11,7 +11,17 @@
 from .checks import detect_anomaly, gradcheck
 from .compile import Program, compile
 from .debug import Debugger, StepRecord, page_html, record_steps, stepper
-from .graph import Contribution, Step, backward, backward_steps, grad, topological_order
+from .graph import (
+    Contribution,
+    Step,
+    backward,
+    backward_order,
+    backward_steps,
+    grad,
+    steps,
+    topological_order,
+    walk,
+)
 from .ops import RULES, Rule
 from .render import Graph, RendererNotAvailable, RenderError, draw
 from .scope import name_scope
@@ -26,6 +36,9 @@ __all__ = [
     "Rule",
     "RULES",
     "topological_order",
+    "backward_order",
+    "walk",
+    "steps",
     "backward",
     "grad",
     "backward_steps",

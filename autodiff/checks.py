@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from typing import Callable, Iterator, Sequence, Union
 
-from . import value as _state
+from . import state
 from .graph import grad
 from .value import Value
 
@@ -68,7 +68,8 @@ def detect_anomaly() -> Iterator[None]:
 
     The error names the op, the node's label and its operands, and where user code created
     the node (file and line), which every node made inside the block records. Outside it,
-    IEEE semantics apply as for Python floats. Blocks nest.
+    IEEE semantics apply as for Python floats. Blocks nest, and belong to the thread (and
+    context) that opens them: other threads are not affected.
 
     >>> from autodiff import Value
     >>> with detect_anomaly():
@@ -77,10 +78,8 @@ def detect_anomaly() -> Iterator[None]:
     ...
     FloatingPointError: anomaly: op '*' produced inf from ('big' = 1e+308, a constant = 10.0); created at ...
     """
-    env = _state._ENV
-    previous = env["_ANOMALY"]
-    env["_ANOMALY"] = True
+    token = state.enter(anomaly=True)
     try:
         yield
     finally:
-        env["_ANOMALY"] = previous
+        state.leave(token)

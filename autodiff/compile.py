@@ -38,7 +38,8 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 from .graph import _release_order
 from .ops import NAMESPACE, RULES, DomainError
-from .value import _ENV, Value, _real
+from .state import current as _switches
+from .value import Value, _real
 
 __all__ = ["compile", "Program", "Instruction"]
 
@@ -385,7 +386,7 @@ class Program:
         """Forward on ``n_inputs`` numbers; returns the output (or the list of outputs)."""
         self._check_inputs(xs)
         values = [_real(x, f"input {i}") for i, x in enumerate(xs)]
-        outs, self._saved = self._build("forward", bool(_ENV["_ANOMALY"]))(values, self.params)
+        outs, self._saved = self._build("forward", _switches().anomaly)(values, self.params)
         return outs[0] if self._single else list(outs)
 
     def backward(self, seed: float = 1.0) -> list[float]:
@@ -393,7 +394,7 @@ class Program:
         captured parameter's ``.grad`` and returns d out / d input for each input (times ``seed``)."""
         if self._saved is None:
             raise RuntimeError("call the program on inputs before backward()")
-        return self._build("backward", bool(_ENV["_ANOMALY"]))(self._saved, self.params, float(seed))  # type: ignore[no-any-return]
+        return self._build("backward", _switches().anomaly)(self._saved, self.params, float(seed))  # type: ignore[no-any-return]
 
     def batch(self, rows: Sequence[Sequence[float]], seed: float = 1.0) -> list[float]:
         """Forward and backward on every row, in one compiled loop; returns the first output of each.
@@ -401,7 +402,7 @@ class Program:
         The parameters are read once for the whole batch, and ``seed * d out/d p`` summed over the
         rows is added to each parameter's ``.grad``: one call is one training step's gradient.
         """
-        run = self._build("batch", bool(_ENV["_ANOMALY"]))
+        run = self._build("batch", _switches().anomaly)
         try:
             return run(rows, self.params, float(seed))  # type: ignore[no-any-return]
         except (ValueError, TypeError):

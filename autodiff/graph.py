@@ -1,11 +1,18 @@
-"""Graph traversal: topological order, backward, side-effect-free gradients, and backprop as steps.
+"""Graph walks: the order backprop visits nodes in, and the chain rule applied along it.
 
-:func:`backward` is one loop over (parent, local derivative) pairs in reverse topological order.
-A node's pairs are its ``_edges``, ``(parent, local, parent, local, ...)``; a leaf has none. The
-walks read them as ``zip(pairs, pairs)`` over one iterator of the tuple, which takes them two at
-a time without copying.
-:func:`backward_steps` is the same walk, one node at a time, with every number it touches: it is
-what hooks, anomaly mode, the tracer's step view, the debugger and the HTML page all run on.
+Everything here is one idea. :func:`backward_order` lists the nodes root first, each once all of
+its consumers are done; :func:`walk` pairs each node with its (parent, local derivative) edges in
+that order; and :func:`steps` applies the chain rule along it, one :class:`Step` per node:
+
+    grad[root] = 1
+    for node, edges in walk(root):
+        for parent, local in edges:
+            grad[parent] += local * grad[node]
+
+That loop is the reference: :func:`grad`, :func:`backward_steps`, the step record read by the
+debugger, the page and the notebook, and :func:`backward` whenever a hook or anomaly mode is on,
+all run it. Plain :func:`backward` runs :mod:`autodiff.fast`, the same arithmetic in the same
+order, unrolled and measured (a property test holds the two equal bit for bit).
 
 >>> from autodiff import Value
 >>> a = Value(3.0, label="a")
@@ -16,420 +23,344 @@ what hooks, anomaly mode, the tracer's step view, the debugger and the HTML page
 [7.0]
 >>> a.grad  # grad() leaves .grad alone
 0.0
+
+Walks are thread-safe: one lock serialises them (the interpreter runs one thread's Python at a
+time anyway), so two threads calling ``backward()`` on graphs that share nodes both get their
+own correct gradients, added into shared leaves one pass after the other.
 """
 
 from __future__ import annotations
 
 import math
-from itertools import chain
-from typing import TYPE_CHECKING, Iterator, Optional, Sequence
+import threading
+import weakref
+from typing import Any, Iterator, Optional, Sequence
 
-from . import value as _state
+from . import fast, fmt, state
+from .value import HOOKED, Value, _real
 
-if TYPE_CHECKING:
-    from .value import Value
+__all__ = ["backward_order", "walk", "topological_order", "backward", "grad", "steps", "backward_steps",
+           "Step", "Contribution"]
 
-__all__ = ["topological_order", "backward", "grad", "backward_steps", "Step", "Contribution"]
+# Held around every walk that uses the counters on the nodes, and every backward.
+_LOCK = threading.RLock()
 
 
-def _intermediate_order(root: "Value") -> list["Value"]:
-    """The intermediate nodes (root first) in the order backprop releases them, without any grads.
+def _check_root(root: object, what: str) -> Value:
+    if not isinstance(root, Value):
+        hint = " (for several roots, add them up first: Value.sum(roots))" if isinstance(root, (list, tuple)) else ""
+        raise TypeError(f"{what} needs a Value, not {type(root).__name__}{hint}")
+    return root
 
-    The same walk as :func:`_first_backward`, with the same bookkeeping, on counters only: a node
-    is released once all of its uses (``_uses``, counted as the graph was built) have been seen;
-    what stays stuck (used outside this root's graph too) is finished by :func:`_finish_backward`.
+
+# -- the order -----------------------------------------------------------------------------------
+def backward_order(root: Value) -> list[Value]:
+    """Every node ``root`` depends on, in the order backprop visits it: root first, each node once
+    all of its consumers are done; intermediate nodes in the order :func:`backward` releases
+    them, then the leaves (which only receive). Returns a new list each time.
+
+    A graph never changes once built, so the order is worked out once and kept on the root.
     """
-    order: list[Value] = []
-    stack = [root]
-    reached = 0
-    try:
-        while stack:
-            v = stack.pop()
-            order.append(v)  # on leaving the stack, as _first_backward notes it
-            v._pending = 0
-            for p in v._edges[0::2]:
-                if p._edges:
-                    n = p._pending + 1
-                    p._pending = n
-                    if n == 1:
-                        reached += 1
-                    if n == p._uses:
-                        stack.append(p)
-    except BaseException:
-        _clear_counters(root)
-        raise
-    if reached != len(order) - 1:
-        order += _finish_backward(order, _stuck(order), grads=False)
-    return order
-
-
-def _release_order(root: "Value") -> list["Value"]:
-    """Every node in the order backprop visits it: each once all of its consumers are done.
-
-    This is the one order behind :func:`topological_order` (its reverse), :func:`backward`,
-    :func:`backward_steps`, :func:`grad`, the step record and ``trace``, so that they all add
-    the same numbers in the same order. Intermediate nodes come first, in the order
-    :func:`backward` releases them; leaves, which only receive, come last. A graph never changes
-    once built (``parents`` are fixed at creation), so the order is kept on the root: what comes
-    after the root, in ``root._order`` (see :func:`_keep`). Returns a new list each time.
-    """
+    _check_root(root, "backward_order")
     rest = getattr(root, "_order", None)
     if rest is None:
-        if not root._edges:
-            rest = []
-        else:
-            # The intermediate part is shared with backward(), whichever ran first, so that the
-            # order stays the same even if ops made later also consume nodes of this graph.
-            known = getattr(root, "_backward_order", None)
-            if known is None:
-                known = root._backward_order = _keep(_intermediate_order(root))
-            seen: set[int] = set()
-            leaves = []
-            for v in chain(reversed(known), (root,)):  # deepest first, so topological_order lists leaves as first used
-                for p in v._edges[0::2]:
-                    if not p._edges and id(p) not in seen:
-                        seen.add(id(p))
-                        leaves.append(p)
-            rest = known + leaves[::-1]
-        root._order = rest
+        with _LOCK:
+            rest = _leaves_appended(root, _intermediate_part(root))
+            root._order = rest
     return [root, *rest]
 
 
-def _keep(order: list["Value"]) -> list["Value"]:
+def _intermediate_part(root: Value) -> list[Value]:
+    # Shared with backward(), whichever ran first, so that the order stays the same even if ops
+    # made later also consume nodes of this graph.
+    if not root._edges:
+        return []
+    known = getattr(root, "_backward_order", None)
+    if known is None:
+        known = root._backward_order = _keep(fast.intermediate_order(root))
+    return known
+
+
+def _leaves_appended(root: Value, known: list[Value]) -> list[Value]:
+    seen: set[int] = set()
+    leaves = []
+    for v in (*reversed(known), root):  # deepest first, so topological_order lists leaves as first used
+        for p in v._edges[0::2]:
+            if not p._edges and id(p) not in seen:
+                seen.add(id(p))
+                leaves.append(p)
+    return known + leaves[::-1]
+
+
+def _keep(order: list[Value]) -> list[Value]:
     """``order`` (a root first) without the root, to be kept on the root; changes ``order``.
 
     A list held by the root that held the root itself would be a reference cycle: the whole graph
     would then outlive its last use until the cyclic garbage collector ran (never, with it off).
-    The root is taken out in place: a copy would touch every node's reference count, twice, which
-    on a large graph costs more than a tenth of the walk.
+    The root is taken out in place: a copy would touch every node's reference count, twice.
     """
     del order[0]
     return order
 
 
-def _reset(order: list["Value"]) -> None:
-    # Intermediate nodes start afresh at each backward; leaves accumulate, as in PyTorch.
-    for v in order:
-        if v._edges:
-            v.grad = 0.0
+_release_order = backward_order  # the old name, until every caller reads backward_order
 
 
-def topological_order(root: "Value") -> list["Value"]:
+def walk(root: Value) -> Iterator[tuple[Value, tuple[tuple[Value, float], ...]]]:
+    """Each node in :func:`backward_order` with its edges, ``((parent, local), ...)`` in operand order.
+
+    >>> from autodiff import Value
+    >>> x = Value(2.0, label="x")
+    >>> [(v.label or v.op, [(p.label, local) for p, local in edges]) for v, edges in walk(x * x)]
+    [('*', [('x', 2.0), ('x', 2.0)]), ('x', [])]
+    """
+    for v in backward_order(root):
+        pairs = iter(v._edges)
+        yield v, tuple(zip(pairs, pairs))
+
+
+def topological_order(root: Value) -> list[Value]:
     """Every node ``root`` depends on, each after all of its parents; ``root`` is last.
 
-    Iterative (no recursion limit): a chain of a million nodes is fine. The order is
-    deterministic, and :func:`backward` visits nodes in exactly its reverse.
+    Iterative (no recursion limit): a chain of a million nodes is fine. Deterministic, and the
+    reverse of :func:`backward_order`.
     """
-    return _release_order(root)[::-1]
+    return backward_order(root)[::-1]
 
 
-def backward(root: "Value") -> None:
-    """Set ``root.grad`` to 1 and push gradients to every ancestor, leaves accumulating.
-
-    Intermediate nodes' gradients are recomputed from zero at each call; leaves (inputs,
-    parameters) add to what they had, as in PyTorch with ``retain_graph=True``. The graph is
-    always kept, so backward can run again. Nodes are visited in the reverse of
-    :func:`topological_order`.
-    """
-    env = _state._ENV
-    if env["_LIVE_HOOKS"] or env["_ANOMALY"]:
-        for _ in backward_steps(root, record=False):
-            pass
-        return
-    if not root._edges:  # a leaf: d root / d root = 1, accumulated
-        root.grad += 1.0
-        return
-    known: Optional[list[Value]] = getattr(root, "_backward_order", None)
-    if known is not None:
-        _replay(root, known)
-        return
-    order, stuck = _first_backward(root)
-    if stuck:
-        order += _finish_backward(order, stuck, grads=True)
-    root._backward_order = _keep(order)
-
-
-def _first_backward(root: "Value") -> tuple[list["Value"], list["Value"]]:
-    """The first backward from ``root``: one walk, no counting pass.
-
-    Every node knows how many ops took it as an operand (``_uses``, counted as the graph was
-    built), so an intermediate node is released as soon as that many contributions have reached
-    it; its first contribution replaces whatever grad it held (intermediate nodes start afresh),
-    leaves add up and are never waited for. Returns the nodes released, in order (root first), and
-    the "stuck" ones: nodes that also feed ops outside this root's graph, so that not all their
-    uses will come. Those are finished by :func:`_finish_backward`.
-    """
-    root.grad = 1.0
-    order: list[Value] = []
-    note = order.append
-    stack = [root]
-    push = stack.append
-    pop = stack.pop
-    reached = 0  # intermediate nodes that received a first contribution
-    try:
-        while stack:
-            v = pop()
-            note(v)
-            v._pending = 0  # released: its counter is done with
-            g = v.grad
-            edges = v._edges
-            if len(edges) == 4:  # most ops: the generic loop below, unrolled for two operands
-                a, la, b, lb = edges
-                if a._edges:
-                    n = a._pending + 1
-                    a._pending = n
-                    if n == 1:
-                        a.grad = la * g
-                        reached += 1
-                    else:
-                        a.grad += la * g
-                    if n == a._uses:
-                        push(a)
-                else:
-                    a.grad += la * g
-                if b._edges:
-                    n = b._pending + 1
-                    b._pending = n
-                    if n == 1:
-                        b.grad = lb * g
-                        reached += 1
-                    else:
-                        b.grad += lb * g
-                    if n == b._uses:
-                        push(b)
-                else:
-                    b.grad += lb * g
-            elif len(edges) == 2:  # unrolled for one operand
-                a, la = edges
-                if a._edges:
-                    n = a._pending + 1
-                    a._pending = n
-                    if n == 1:
-                        a.grad = la * g
-                        reached += 1
-                    else:
-                        a.grad += la * g
-                    if n == a._uses:
-                        push(a)
-                else:
-                    a.grad += la * g
-            else:  # a sum of many
-                pairs = iter(edges)
-                for p, local in zip(pairs, pairs):
-                    if p._edges:
-                        n = p._pending + 1
-                        p._pending = n
-                        if n == 1:
-                            p.grad = local * g
-                            reached += 1
-                        else:
-                            p.grad += local * g
-                        if n == p._uses:
-                            push(p)
-                    else:
-                        p.grad += local * g
-    except BaseException:
-        _clear_counters(root)
-        raise
-    return order, ([] if reached == len(order) - 1 else _stuck(order))
-
-
-def _stuck(released: list["Value"]) -> list["Value"]:
-    """The nodes a walk reached but never released (their counters are still running), each once;
-    their counters are set back to 0."""
-    stuck: list[Value] = []
-    for v in released:
-        for p in v._edges[0::2]:
-            if p._pending and p._edges:
-                stuck.append(p)
-                p._pending = 0
-    return stuck
-
-
-def _clear_counters(root: "Value") -> None:
-    """After an interrupted walk: every counter under ``root`` back to 0, so later walks start clean."""
-    root._pending = 0
-    seen = {id(root)}
-    stack = [root]
-    while stack:
-        for p in stack.pop()._edges[0::2]:
-            p._pending = 0
-            if id(p) not in seen:
-                seen.add(id(p))
-                stack.append(p)
-
-
-def _finish_backward(done: list["Value"], stuck: list["Value"], grads: bool) -> list["Value"]:
-    """Release what the first walk could not: the stuck nodes and their ancestors, in order.
-
-    A stuck node has every contribution from the nodes already done; what it still waits for
-    comes from consumers outside the root's graph (which never come) or from nodes of this same
-    unfinished region. So the region is finished by Kahn's algorithm with consumers counted inside
-    the region only. With ``grads``, gradients are pushed as the nodes are released.
-    """
-    finished = {id(v) for v in done}
-    count: dict[int, int] = {}
-    seen = {id(s) for s in stuck}
-    stack = list(stuck)
-    while stack:
-        for p in stack.pop()._edges[0::2]:
-            if p._edges and id(p) not in finished:
-                count[id(p)] = count.get(id(p), 0) + 1
-                if id(p) not in seen:
-                    seen.add(id(p))
-                    if grads:
-                        p.grad = 0.0  # never reached by the first walk: starts afresh
-                    stack.append(p)
-    order: list[Value] = []
-    stack = [s for s in stuck if not count.get(id(s))]
-    while stack:
-        v = stack.pop()
-        order.append(v)
-        g = v.grad
-        edges = v._edges
-        pairs = iter(edges)
-        for p, local in zip(pairs, pairs):
-            if grads:
-                p.grad += local * g
-            if p._edges:
-                left = count[id(p)] - 1
-                count[id(p)] = left
-                if not left:
-                    stack.append(p)
-    return order
-
-
-def _replay(root: "Value", rest: list["Value"]) -> None:
-    """Backward over a known order of the intermediate nodes (``root``, then ``rest``): reset, seed, push."""
-    for v in rest:
-        v.grad = 0.0
-    root.grad = 1.0
-    for v in chain((root,), rest):
-        edges = v._edges
-        g = v.grad
-        if len(edges) == 4:
-            a, la, b, lb = edges
-            a.grad += la * g
-            b.grad += lb * g
-        elif len(edges) == 2:
-            a, la = edges
-            a.grad += la * g
-        else:
-            pairs = iter(edges)
-            for p, local in zip(pairs, pairs):
-                p.grad += local * g
-
-
-def grad(root: "Value", inputs: Sequence["Value"]) -> list[float]:
-    """d root / d x for each x in ``inputs``, as floats, without touching any ``.grad``.
-
-    Like ``torch.autograd.grad``: a tool can ask for one gradient with no side effects.
-    """
-    grads: dict[int, float] = {id(root): 1.0}
-    get = grads.get
-    anomaly = _state._ENV["_ANOMALY"]
-    for v in _release_order(root):
-        g = get(id(v), 0.0)
-        if anomaly:
-            _check_grad(v, g)
-        edges = v._edges
-        pairs = iter(edges)
-        for p, local in zip(pairs, pairs):
-            grads[id(p)] = get(id(p), 0.0) + local * g
-    return [get(id(x), 0.0) for x in inputs]
-
-
+# -- the step record -------------------------------------------------------------------------------
 class Contribution:
-    """What one edge of a step did: ``parent.grad`` went from ``before`` to ``after`` by ``amount``.
+    """What one edge did in a step: ``parent``'s gradient went from ``before`` to ``after`` by ``amount``.
 
-    ``amount == local * step.grad``.
+    ``amount == local * step.grad`` (except through a closed gate such as relu's, which sends 0);
+    ``k`` is the operand position (``a * a`` has two edges to ``a``); ``parent_id`` numbers the
+    parent as :func:`topological_order` does (``parent`` is None in a record read back from JSON).
     """
 
-    __slots__ = ("parent", "local", "amount", "before", "after")
+    __slots__ = ("parent", "parent_id", "k", "local", "amount", "before", "after")
 
-    def __init__(self, parent: "Value", local: float, amount: float, before: float, after: float) -> None:
+    def __init__(self, parent: Optional[Value], parent_id: int, k: int, local: float, amount: float,
+                 before: float, after: float) -> None:
         self.parent = parent
+        self.parent_id = parent_id
+        self.k = k
         self.local = local
         self.amount = amount
         self.before = before
         self.after = after
 
+    def __getitem__(self, key: str) -> Any:  # TEMPORARY: until the front ends read attributes
+        return getattr(self, "parent_id" if key == "parent" else key)
+
+    def _numbers(self) -> tuple[object, ...]:
+        return (self.parent_id, self.k, self.local, self.amount, self.before, self.after)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal when every number and id is (the Values themselves are not compared: a record
+        read back from JSON has none)."""
+        return isinstance(other, Contribution) and _same(self._numbers(), other._numbers())
+
+    __hash__ = None  # type: ignore[assignment]
+
     def __repr__(self) -> str:
-        name = self.parent.label or self.parent.op or "const"
-        return f"Contribution({name}: {self.before:.6g} + {self.local:.6g}*g = {self.after:.6g})"
+        name = fmt.name(self.parent) if self.parent is not None else f"node {self.parent_id}"
+        return (f"Contribution({name}: {fmt.number(self.before)} + {fmt.number(self.local)} * grad "
+                f"= {fmt.number(self.after)})")
 
 
 class Step:
     """One node's turn in backprop: its final ``grad`` and what it pushed to each parent.
 
-    ``index`` counts from 0 in the order :func:`backward` applies the steps.
+    ``index`` counts from 0 in the order backprop applies the steps; ``node_id`` numbers the node
+    as :func:`topological_order` does (``node`` is None in a record read back from JSON). ``hook``
+    is None, or the gradient the node's hooks were given when they replaced it with ``grad``.
     """
 
-    __slots__ = ("index", "node", "grad", "contributions")
+    __slots__ = ("index", "node", "node_id", "grad", "contributions", "hook")
 
-    def __init__(self, index: int, node: "Value", grad: float, contributions: list[Contribution]) -> None:
+    def __init__(self, index: int, node: Optional[Value], node_id: int, grad: float,
+                 contributions: list[Contribution], hook: Optional[float] = None) -> None:
         self.index = index
         self.node = node
+        self.node_id = node_id
         self.grad = grad
         self.contributions = contributions
+        self.hook = hook
+
+    def __getitem__(self, key: str) -> Any:  # TEMPORARY: until the front ends read attributes
+        return getattr(self, "node_id" if key == "node" else key)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal when every number, id and contribution is (the Values themselves are not compared)."""
+        return (isinstance(other, Step) and _same((self.index, self.node_id, self.grad, self.hook),
+                                                  (other.index, other.node_id, other.grad, other.hook))
+                and self.contributions == other.contributions)
+
+    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        name = self.node.label or self.node.op
-        return f"Step({self.index}, {name!r}, grad={self.grad:.6g}, {len(self.contributions)} contributions)"
+        name = fmt.name(self.node) if self.node is not None else f"node {self.node_id}"
+        return f"Step({self.index}, {name!r}, grad={fmt.number(self.grad)}, {len(self.contributions)} contributions)"
 
 
-def _check_grad(v: "Value", g: float) -> None:
+def _same(a: tuple[object, ...], b: tuple[object, ...]) -> bool:
+    """Equal field by field, nan equal to nan (a record of a nan gradient equals its copy)."""
+    return len(a) == len(b) and all(x == y or (x != x and y != y) for x, y in zip(a, b))
+
+
+def _check_grad(v: Value, g: float) -> None:
     if math.isnan(g) or math.isinf(g):
-        operands = ", ".join(f"{p.label or 'unlabelled'} = {p.data!r}" for p in v.parents)
+        operands = ", ".join(f"{fmt.name(p)} = {p.data!r}" for p in v.parents)
         where = getattr(v, "_origin", None)
         raise FloatingPointError(
-            f"anomaly: gradient {g!r} at node {v.label or 'unlabelled'!r} (op {v.op or 'leaf'!r}, "
+            f"anomaly: gradient {g!r} at node {fmt.name(v)!r} (op {v.op or 'leaf'!r}, "
             f"data {v.data!r}{', operands ' + operands if operands else ''})"
             + (f"; created at {where}" if where else "")
         )
 
 
-def backward_steps(root: "Value", record: bool = True) -> Iterator[Step]:
+def _bad_edge(v: Value, p: Value, local: float, g: float, amount: float) -> FloatingPointError:
+    return FloatingPointError(
+        f"anomaly: backward through op {v.op!r} at node {fmt.name(v)!r} sent {amount!r} "
+        f"(= local {local!r} * grad {g!r}) to {fmt.name(p)!r} = {p.data!r}"
+        + (f"; created at {v._origin}" if hasattr(v, "_origin") else "")
+    )
+
+
+def steps(root: Value, *, leaves_hold: bool = True, apply: bool = False, record: bool = True) -> Iterator[Step]:
+    """The chain rule from ``root``, one :class:`Step` per node in :func:`backward_order`: the reference walk.
+
+    Gradients start as :func:`backward` starts them: the root at 1, intermediate nodes afresh,
+    leaves from what they hold (``leaves_hold=False``: from 0, as :func:`grad` wants). A node's
+    first contribution sets its gradient, later ones add to it. Hooks run once a node's gradient is
+    complete and may replace it; anomaly mode checks every gradient and every edge's amount.
+    Nothing changes ``.grad`` unless ``apply`` (then each step is written into the graph's
+    ``.grad`` fields before it is yielded). ``record=False`` leaves ``contributions`` empty.
+    """
+    order = backward_order(root)
+    last = len(order) - 1
+    position = {id(v): i for i, v in enumerate(order)}
+    leaf = [not v._edges for v in order]
+    held = [v.grad if (is_leaf and leaves_hold) else 0.0 for v, is_leaf in zip(order, leaf)]
+    grads = list(held)
+    fresh = [not is_leaf for is_leaf in leaf]  # an intermediate node's first contribution sets it
+    grads[0] = held[0] + 1.0 if leaf[0] else 1.0
+    fresh[0] = False
+    hooked = {position[id(h)] for h in list(HOOKED) if id(h) in position}
+    incoming = {i: 0.0 for i in hooked if leaf[i]}  # what this pass brings each hooked leaf
+    if 0 in incoming:
+        incoming[0] = 1.0
+    anomaly = state.current().anomaly
+    if apply:
+        for v, g in zip(order, grads):
+            if v._edges:
+                v.grad = 0.0
+        root.grad = grads[0]
+    for i, v in enumerate(order):
+        g = grads[i]
+        given = None
+        if i in hooked:
+            given = passed = incoming[i] if leaf[i] else g
+            for fn in list(getattr(v, "_hooks", ())):
+                replaced = fn(passed)
+                if replaced is not None:
+                    passed = _real(replaced, "a hook's return value")
+            g = grads[i] = held[i] + passed if leaf[i] else passed
+            if apply:
+                v.grad = g
+        if anomaly:
+            _check_grad(v, g)
+        contributions = []
+        pairs = iter(v._edges)
+        for k, (p, local) in enumerate(zip(pairs, pairs)):
+            amount = fast.through(v, local, g)
+            if anomaly and (math.isnan(amount) or math.isinf(amount)):
+                raise _bad_edge(v, p, local, g, amount)
+            j = position[id(p)]
+            before = grads[j]
+            after = grads[j] = amount if fresh[j] else before + amount
+            fresh[j] = False
+            if j in incoming:
+                incoming[j] += amount
+            if apply:
+                p.grad = after
+            if record:
+                contributions.append(Contribution(p, last - j, k, local, amount, before, after))
+        yield Step(i, v, last - i, g, contributions, given)
+
+
+# -- the entry points --------------------------------------------------------------------------------
+_HOOK_CHECKS: "weakref.WeakKeyDictionary[Value, tuple[frozenset[int], bool]]" = weakref.WeakKeyDictionary()
+
+
+def _hooks_in(root: Value) -> bool:
+    """Whether a node of ``root``'s graph has a hook; worked out once per root and set of hooked nodes."""
+    hooked = frozenset(id(h) for h in list(HOOKED))
+    if not hooked:
+        return False
+    known = _HOOK_CHECKS.get(root)
+    if known is not None and known[0] == hooked:
+        return known[1]
+    found = any(id(v) in hooked for v in backward_order(root))
+    _HOOK_CHECKS[root] = (hooked, found)
+    return found
+
+
+def backward(root: Value) -> None:
+    """Set ``root.grad`` to 1 and push gradients to every ancestor, leaves accumulating.
+
+    Intermediate nodes' gradients are recomputed from zero at each call; leaves (inputs,
+    parameters) add to what they had, as in PyTorch with ``retain_graph=True``. The graph is
+    always kept, so backward can run again. Nodes are visited in :func:`backward_order`.
+    """
+    _check_root(root, "backward")
+    with _LOCK:
+        if (HOOKED and _hooks_in(root)) or state.current().anomaly:
+            for _ in steps(root, apply=True, record=False):
+                pass
+            return
+        if not root._edges:  # a leaf: d root / d root = 1, accumulated
+            root.grad += 1.0
+            return
+        known: Optional[list[Value]] = getattr(root, "_backward_order", None)
+        if known is not None:
+            fast.replay(root, known)
+            return
+        order, stuck = fast.first_backward(root)
+        if stuck:
+            order += fast.finish_backward(order, stuck, grads=True)
+        root._backward_order = _keep(order)
+
+
+def grad(root: Value, inputs: Sequence[Value]) -> list[float]:
+    """d root / d x for each x in ``inputs``, as floats, without touching any ``.grad``.
+
+    Like ``torch.autograd.grad``: a tool can ask for one gradient with no side effects. An input
+    the root does not depend on gets 0.
+    """
+    _check_root(root, "grad")
+    if isinstance(inputs, Value) or not hasattr(inputs, "__iter__"):
+        raise TypeError(f"grad(root, inputs) takes a list of Values as inputs, not {type(inputs).__name__}")
+    inputs = list(inputs)
+    for i, x in enumerate(inputs):
+        if not isinstance(x, Value):
+            raise TypeError(f"grad: input #{i} must be a Value, not {type(x).__name__}: {x!r}")
+    final = {id(s.node): s.grad for s in steps(root, leaves_hold=False, record=False)}
+    return [final.get(id(x), 0.0) for x in inputs]
+
+
+def backward_steps(root: Value, record: bool = True) -> Iterator[Step]:
     """Backprop from ``root``, yielding one :class:`Step` per node in the order :func:`backward` applies them.
 
-    Each step is applied before it is yielded, so running all of them leaves exactly the grads
-    that ``root.backward()`` leaves. Hooks and anomaly mode behave as in :func:`backward`.
+    Each step is applied to ``.grad`` before it is yielded, so running all of them leaves exactly
+    the grads that ``root.backward()`` leaves. Hooks and anomaly mode behave as in :func:`backward`.
 
     >>> from autodiff import Value
     >>> x = Value(2.0, label="x")
     >>> y = (x * x).tanh()
     >>> y.label = "y"
-    >>> [(s.node.label or s.node.op, len(s.contributions)) for s in backward_steps(y)]
-    [('y', 1), ('*', 2), ('x', 0)]
+    >>> [(fmt.name(s.node), len(s.contributions)) for s in backward_steps(y)]
+    [('y', 1), ('x * x', 2), ('x', 0)]
     """
-    anomaly = _state._ENV["_ANOMALY"]
-    order = _release_order(root)
-    _reset(order)
-    root.grad += 1.0
-    for index, v in enumerate(order):
-        hooks = getattr(v, "_hooks", None)
-        if hooks:
-            for fn in list(hooks):
-                replaced = fn(v)
-                if replaced is not None:
-                    v.grad = _state._real(replaced, "a hook's return value")
-        g = v.grad
-        if anomaly:
-            _check_grad(v, g)
-        contributions = []
-        edges = v._edges
-        pairs = iter(edges)
-        for p, local in zip(pairs, pairs):
-            amount = local * g
-            before = p.grad
-            p.grad = before + amount
-            if anomaly and (math.isnan(amount) or math.isinf(amount)):
-                raise FloatingPointError(
-                    f"anomaly: backward through op {v.op!r} at node {v.label or 'unlabelled'!r} sent "
-                    f"{amount!r} (= local {local!r} * grad {g!r}) to "
-                    f"{p.label or 'an unlabelled node'} = {p.data!r}"
-                    + (f"; created at {v._origin}" if hasattr(v, "_origin") else "")
-                )
-            if record:
-                contributions.append(Contribution(p, local, amount, before, p.grad))
-        yield Step(index, v, g, contributions)
+    _check_root(root, "backward_steps")
+    return steps(root, apply=True, record=record)

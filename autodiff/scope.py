@@ -8,13 +8,17 @@
 >>> with name_scope("layer 1", "neuron 0"):  # the same two scopes, entered at once
 ...     (Value(1.0) * 2).scope
 ('layer 1', 'neuron 0')
+
+Scopes belong to the thread (and context) that opens them: a node made in another thread at the
+same time is not marked.
 """
 
 from __future__ import annotations
 
+import contextvars
 from typing import Any, Optional
 
-from . import value as _state
+from . import state
 
 __all__ = ["name_scope"]
 
@@ -26,21 +30,21 @@ class name_scope:
     context manager: models enter a scope per neuron call, so entering and leaving must be cheap.
     """
 
-    __slots__ = ("names", "_previous")
+    __slots__ = ("names", "_token")
 
     def __init__(self, name: str, *more: str) -> None:
         for n in (name, *more):
             if not isinstance(n, str) or not n:
                 raise ValueError(f"name_scope needs non-empty strs, not {n!r}")
         self.names = (name, *more)
-        self._previous: Optional[tuple[str, ...]] = None
+        self._token: Optional[contextvars.Token[Any]] = None
 
     def __enter__(self) -> tuple[str, ...]:
-        env = _state._ENV
-        self._previous = previous = env["_SCOPE"]
-        current = (previous or ()) + self.names
-        env["_SCOPE"] = current
+        current = (state.current().scope or ()) + self.names
+        self._token = state.enter(scope=current)
         return current
 
     def __exit__(self, *exc: Any) -> None:
-        _state._ENV["_SCOPE"] = self._previous
+        if self._token is not None:
+            token, self._token = self._token, None
+            state.leave(token)

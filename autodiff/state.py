@@ -1,75 +1,86 @@
-"""The engine's switches, per thread: the active name scope and anomaly mode.
+"""The engine's switches, per thread and per context: the active name scope and anomaly mode.
 
-Each thread has its own, so nothing one thread does changes what another builds or raises: a
-``name_scope`` in one thread never labels a node made in another, and ``detect_anomaly`` in one
-thread never makes an op raise in another. Only :func:`autodiff.name_scope` and
-:func:`autodiff.detect_anomaly` change them, through the functions here.
+They live in a :class:`contextvars.ContextVar`, so each thread (and each asyncio task) has its
+own: a ``name_scope`` in one thread never labels a node made in another, and ``detect_anomaly``
+in one thread never makes an op raise in another. Only :func:`autodiff.name_scope` and
+:func:`autodiff.detect_anomaly` change them, through :func:`enter` and :func:`leave`.
 
-Making a node is the hot path of every forward pass, and reading a thread-local costs about
-three times a plain global. So the op methods first read one plain global, ``_ACTIVE`` in their
-own namespace: how many threads have a scope or anomaly mode on right now (kept current here,
-see :func:`mirror`). Only when it is not 0 do they look at this thread's switches.
+Making a node is the hot path of every forward pass, and reading a context variable costs a
+call. So the op methods first read one plain global, ``_ACTIVE`` in their own namespace: how
+many switch blocks are open right now in the whole process (kept current here, see
+:func:`mirror`). Only when it is not 0 do they read this context's switches.
 
->>> switches().scope is None, switches().anomaly
-(True, False)
+>>> current()
+Switches(scope=None, anomaly=False)
+>>> token = enter(scope=("layer 1",))
+>>> current().scope
+('layer 1',)
+>>> leave(token)
+>>> current().scope is None
+True
 """
 
 from __future__ import annotations
 
+import contextvars
 import threading
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
-__all__ = ["Switches", "switches", "set_scope", "set_anomaly", "mirror"]
+__all__ = ["Switches", "current", "enter", "leave", "mirror"]
 
 
-class Switches(threading.local):
-    """This thread's switches: ``scope`` (the enclosing name scopes, outermost first, or None) and
+class Switches(NamedTuple):
+    """One context's switches: ``scope`` (the enclosing name scopes, outermost first, or None) and
     ``anomaly`` (True inside :func:`autodiff.detect_anomaly`)."""
 
     scope: Optional[tuple[str, ...]] = None
     anomaly: bool = False
 
 
-_SWITCHES = Switches()
+_OFF = Switches()
+#: This context's switches; None while every switch is off (what the hot path tests).
+SWITCHES: contextvars.ContextVar[Optional[Switches]] = contextvars.ContextVar("autodiff_switches", default=None)
 _LOCK = threading.Lock()
-_active = 0  # threads whose switches are not both off
+_open = 0  # switch blocks open in the whole process, in every thread
 _mirrors: list[dict[str, Any]] = []
 
 
-def switches() -> Switches:
-    """The calling thread's switches (read them; change them with :func:`set_scope` and :func:`set_anomaly`)."""
-    return _SWITCHES
+def current() -> Switches:
+    """This context's switches."""
+    return SWITCHES.get() or _OFF
 
 
 def mirror(namespace: dict[str, Any]) -> None:
-    """Keep ``namespace["_ACTIVE"]`` equal to the number of threads with a switch on (for generated code)."""
+    """Keep ``namespace["_ACTIVE"]`` equal to the number of open switch blocks (for generated code)."""
     with _LOCK:
-        namespace["_ACTIVE"] = _active
+        namespace["_ACTIVE"] = _open
         _mirrors.append(namespace)
 
 
-def _change(scope: Optional[tuple[str, ...]], anomaly: bool) -> None:
-    global _active
-    s = _SWITCHES
-    was_on = s.scope is not None or s.anomaly
-    s.scope, s.anomaly = scope, anomaly
-    is_on = scope is not None or anomaly
-    if was_on != is_on:
-        with _LOCK:
-            _active += 1 if is_on else -1
-            for namespace in _mirrors:
-                namespace["_ACTIVE"] = _active
+def _count(change: int) -> None:
+    global _open
+    with _LOCK:
+        _open += change
+        for namespace in _mirrors:
+            namespace["_ACTIVE"] = _open
 
 
-def set_scope(scope: Optional[tuple[str, ...]]) -> Optional[tuple[str, ...]]:
-    """Set this thread's scope; returns the previous one (to restore it)."""
-    previous = _SWITCHES.scope
-    _change(scope, _SWITCHES.anomaly)
-    return previous
+_UNCHANGED: Any = object()
 
 
-def set_anomaly(on: bool) -> bool:
-    """Turn anomaly mode on or off for this thread; returns the previous setting."""
-    previous = _SWITCHES.anomaly
-    _change(_SWITCHES.scope, bool(on))
-    return previous
+def enter(scope: Any = _UNCHANGED, anomaly: Any = _UNCHANGED) -> contextvars.Token[Optional[Switches]]:
+    """Open a switch block in this context: set ``scope`` and/or ``anomaly``, keep the rest.
+
+    Returns the token that :func:`leave` takes to restore what was there before.
+    """
+    now = current()
+    new = Switches(now.scope if scope is _UNCHANGED else scope, now.anomaly if anomaly is _UNCHANGED else bool(anomaly))
+    token = SWITCHES.set(None if new == _OFF else new)
+    _count(+1)
+    return token
+
+
+def leave(token: contextvars.Token[Optional[Switches]]) -> None:
+    """Close the switch block that :func:`enter` opened (blocks close in reverse order)."""
+    SWITCHES.reset(token)
+    _count(-1)

@@ -12,15 +12,23 @@ backprop is one loop over those pairs, and any tool can ask any edge for its loc
 7.0
 >>> b.parents[0].locals
 (3.0, 3.0)
+
+The op methods (``__mul__``, ``tanh``, ...) are written out from the rule table, one per row
+that names a ``method``, by :func:`_node_source`, the one place that says how a node is made.
+Their source is registered with :mod:`linecache`, so ``inspect.getsource(Value.__mul__)`` and
+tracebacks through an op show the code that ran.
 """
 
 from __future__ import annotations
 
+import linecache
 import numbers
 import os
 import sys
-from typing import Any, Callable, Iterable, Optional, Union, cast
+import weakref
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Union, cast
 
+from . import fmt, state
 from .ops import NAMESPACE, RULES, Rule
 
 __all__ = ["Value", "RemovableHandle"]
@@ -42,7 +50,12 @@ def _real(x: object, what: str) -> float:
 
 
 def _describe(v: "Value") -> str:
-    name = repr(v.label) if v.label else ("a constant" if v.is_constant else "an unlabelled node")
+    if v.label:
+        name = repr(v.label)
+    elif not v._edges:
+        name = "a constant" if v.is_constant else "a nameless input"
+    else:
+        name = repr(fmt.name(v))
     return f"{name} = {v.data!r}"
 
 
@@ -77,25 +90,53 @@ def _check_forward(v: "Value") -> None:
         )
 
 
-# The namespace the generated op methods run in. It also holds the process-wide switches they
-# read on the hot path as plain globals; only autodiff.detect_anomaly, autodiff.name_scope and
-# hook registration change them.
-_ENV: dict[str, Any] = dict(NAMESPACE)
-_ENV.update(_SCOPE=None, _ANOMALY=False, _LIVE_HOOKS=0)
+def _stamp(v: "Value", switches: state.Switches) -> None:
+    """What the switches add to a new node: its name scope, and under anomaly mode its origin and a check."""
+    if switches.scope is not None:
+        v._scope = switches.scope
+    if switches.anomaly:
+        v._origin = _user_frame()
+        if v._edges:
+            _check_forward(v)
 
 
-def _generate(rule: Rule, method: str) -> Callable[..., "Value"]:
-    """The Value method for ``rule``: coerce the operand, check the domain, make the node.
+# -- the one node builder ------------------------------------------------------------------------
+# Every node the library makes is made by code written here: the op methods, Value.sum's node and
+# the constants an op takes in. (Value.__init__ makes the leaves a user asks for, the same way.)
+# The code is text, compiled once at import: no call per op beyond the method itself.
 
-    Written out from the rule's text so that the hot path has no call per op beyond the method
-    itself; ``autodiff.ops.RULES`` stays the one place each derivative is written.
-    """
+_NAMESPACE: dict[str, Any] = dict(NAMESPACE)  # the globals of the generated code
+state.mirror(_NAMESPACE)  # _ACTIVE: open name_scope/detect_anomaly blocks anywhere in the process
+
+
+def _node_source(name: str, params: str, prologue: list[str], op: str, edges: str, arg: Optional[str], uses: list[str]) -> str:
+    """A function ``name(params)`` that runs ``prologue`` (which sets ``out``) and returns the new node."""
+    cls = "Constant" if op == "" else "OpResult"
+    lines = [f"def {name}({params}):", *prologue,
+             f"    v = {cls}()",
+             "    v.data = out",
+             "    v.grad = 0.0",
+             f"    v.op = {op!r}",
+             f"    v._edges = {edges}",
+             *([f"    v._arg = {arg}"] if arg else []),
+             "    v._pending = 0",
+             "    v._uses = 0",
+             "    if _ACTIVE:",
+             "        switches = _SWITCHES.get()",
+             "        if switches is not None:",
+             "            _stamp(v, switches)",
+             *uses,  # once the node stands: a refused op leaves its operands' counts alone
+             "    return v"]
+    return "\n".join(lines) + "\n"
+
+
+def _op_source(rule: Rule) -> str:
+    """The Value method for ``rule``: coerce the operand, check the domain, make the node."""
     binary = rule.arity == 2
     names = ["a", "b"] if binary else ["a"]
-    params = "self, other" if (binary or rule.constant) else "self"
-    lines = [f"def generated({params}):"]
+    prologue = []
     if binary:
-        lines += [
+        prologue += [
             "    if not isinstance(other, Value):",
             "        other = _constant(other)",
             "        if other is None:",
@@ -103,43 +144,59 @@ def _generate(rule: Rule, method: str) -> Callable[..., "Value"]:
             "    a = self.data",
             "    b = other.data",
         ]
-        uses = ["    self._uses += 1", "    other._uses += 1"]
-        operands = "(self, other)"
     else:
-        lines.append("    a = self.data")
-        uses = ["    self._uses += 1"]
-        operands = "(self,)"
+        prologue.append("    a = self.data")
         if rule.constant:
-            lines.append("    k = other")
+            prologue.append("    k = other")
     for condition, kind, message in rule.check_exprs(names, "k"):
-        lines.append(f"    if {condition}:")
         extra = ", k" if rule.constant else ""
-        lines.append(f"        raise _domain_error({rule.name!r}, {operands}, {kind.__name__}, {message!r}{extra})")
-    edges = ", ".join(f"{operand}, ({local})" for operand, local in zip(["self", "other"], rule.local_exprs(names, "k", "out")))
-    lines += [
-        f"    out = {rule.value_expr(names, 'k', 'out')}",
-        "    v = OpResult()",
-        "    v.data = out",
-        "    v.grad = 0.0",
-        f"    v.op = {rule.name!r}",
-        f"    v._edges = ({edges},)",
-        *(["    v._arg = k"] if rule.constant else []),
-        "    v._pending = 0",
-        "    v._uses = 0",
-        "    if _SCOPE is not None:",
-        "        v._scope = _SCOPE",
-        "    if _ANOMALY:",
-        "        v._origin = _user_frame()",
-        "        _check_forward(v)",
-        *uses,  # once the node stands: a refused op leaves its operands' counts alone
-        "    return v",
+        operands = "(self, other)" if binary else "(self,)"
+        prologue.append(f"    if {condition}:")
+        prologue.append(f"        raise _domain_error({rule.name!r}, {operands}, {kind.__name__}, {message!r}{extra})")
+    prologue.append(f"    out = {rule.value_expr(names, 'k', 'out')}")
+    locals_ = rule.local_exprs(names, "k", "out")
+    edges = "(" + "".join(f"{operand}, ({local}), " for operand, local in zip(["self", "other"], locals_)) + ")"
+    uses = ["    self._uses += 1", *(["    other._uses += 1"] if binary else [])]
+    params = "self, other" if (binary or rule.constant) else "self"
+    return _node_source(str(rule.method), params, prologue, rule.name, edges, "k" if rule.constant else None, uses)
+
+
+def _join_source(rule: Rule) -> str:
+    """The node of an n-ary rule (``sum``) over a list of Values, its operands added left to right."""
+    prologue = [
+        "    out = parents[0].data",
+        "    for p in parents[1:]:",
+        "        out = out + p.data",
+        "    edges = [None] * (2 * len(parents))",
+        "    edges[0::2] = parents",
+        f"    edges[1::2] = ({rule.local_text[0]},) * len(parents)",
     ]
-    code = compile("\n".join(lines), f"{_GENERATED} {method}>", "exec")
-    exec(code, _ENV)  # our own table text, never user input
-    fn = _ENV.pop("generated")
-    fn.__name__, fn.__qualname__ = method, f"Value.{method}"
-    fn.__doc__ = f"The {rule.name!r} op: {rule.formula(['self', 'other'][: rule.arity])} (generated from RULES[{rule.name!r}])."
-    return fn  # type: ignore[no-any-return]
+    uses = ["    for p in parents:", "        p._uses += 1"]
+    return _node_source(f"_{rule.name}_node", "parents", prologue, rule.name, "tuple(edges)", None, uses)
+
+
+def _constant_source() -> str:
+    """A leaf for a plain number in an expression (``x * 2``'s 2), or None if it is not a real number."""
+    prologue = [
+        "    if type(x) is float or type(x) is int:",
+        "        out = float(x)",
+        "    else:",
+        "        try:",
+        "            out = _real(x, 'operand')",
+        "        except TypeError:",
+        "            return None",
+    ]
+    return _node_source("_constant", "x", prologue, "", "()", None, [])
+
+
+def _define(source: str, where: str) -> Callable[..., Any]:
+    """Compile generated ``source`` as a file of its own, registered so that its lines can be shown."""
+    filename = f"{_GENERATED} {where}>"
+    lines = source.splitlines(keepends=True)
+    linecache.cache[filename] = (len(source), None, lines, filename)  # mtime None: never checked against a disk
+    scope: dict[str, Any] = {}
+    exec(compile(source, filename, "exec"), _NAMESPACE, scope)  # our own table text, never user input
+    return next(iter(scope.values()))  # type: ignore[no-any-return]
 
 
 class RemovableHandle:
@@ -147,15 +204,23 @@ class RemovableHandle:
 
     __slots__ = ("_value", "_fn")
 
-    def __init__(self, value: "Value", fn: Callable[["Value"], Any]) -> None:
-        self._value = value
+    def __init__(self, value: "Value", fn: Callable[[float], Optional[float]]) -> None:
+        self._value = weakref.ref(value)
         self._fn = fn
 
     def remove(self) -> None:
-        hooks = getattr(self._value, "_hooks", None)
-        if hooks and self._fn in hooks:
+        """Take the hook off (again: nothing)."""
+        value = self._value()
+        hooks = getattr(value, "_hooks", None)
+        if value is not None and hooks and self._fn in hooks:
             hooks.remove(self._fn)
-            _ENV["_LIVE_HOOKS"] -= 1
+            if not hooks:
+                HOOKED.discard(value)
+
+
+#: Every node with a hook on it. Weak: a node that is gone takes its hooks with it. Walks test
+#: whether their graph holds one of these before anything else, so hooks cost nothing elsewhere.
+HOOKED: "weakref.WeakSet[Value]" = weakref.WeakSet()
 
 
 class Value:
@@ -173,7 +238,7 @@ class Value:
     # Every node stores its number, gradient, op, edges (operands and local derivatives,
     # interleaved) and the two counters backward runs on; the fields after those only when set.
     __slots__ = ("data", "grad", "op", "_edges", "_pending", "_uses",
-                 "_label", "_arg", "_scope", "_hooks", "_origin", "_order", "_backward_order")
+                 "_label", "_arg", "_scope", "_hooks", "_origin", "_order", "_backward_order", "__weakref__")
 
     data: float
     grad: float
@@ -184,7 +249,7 @@ class Value:
     _label: str
     _arg: float
     _scope: tuple[str, ...]
-    _hooks: list[Callable[["Value"], Optional[float]]]
+    _hooks: list[Callable[[float], Optional[float]]]
     _origin: str
     _order: list["Value"]
     _backward_order: list["Value"]
@@ -198,11 +263,9 @@ class Value:
         self._edges = ()
         self._pending = 0  # a counter that walks use; 0 between walks
         self._uses = 0  # how many ops have taken this node as an operand (counted as they are made)
-        scope = _ENV["_SCOPE"]
-        if scope is not None:
-            self._scope = scope
-        if _ENV["_ANOMALY"]:
-            self._origin = _user_frame()
+        switches = state.SWITCHES.get()
+        if switches is not None:
+            _stamp(self, switches)
 
     # -- the edges ------------------------------------------------------------------------------
     @property
@@ -256,19 +319,20 @@ class Value:
         """Where user code created this node (recorded only inside :func:`autodiff.detect_anomaly`)."""
         return getattr(self, "_origin", "<not recorded: create the node inside autodiff.detect_anomaly()>")
 
-    # -- arithmetic: generated from the rule table (see _generate) --------------------------
-    __add__ = _generate(RULES["+"], "__add__")
-    __sub__ = _generate(RULES["-"], "__sub__")
-    __mul__ = _generate(RULES["*"], "__mul__")
-    __truediv__ = _generate(RULES["/"], "__truediv__")
-    __neg__ = _generate(RULES["neg"], "__neg__")
-    _pow_value = _generate(RULES["pow"], "_pow_value")
-    _pow_number = _generate(RULES["**"], "_pow_number")
-    exp = _generate(RULES["exp"], "exp")
-    log = _generate(RULES["log"], "log")
-    tanh = _generate(RULES["tanh"], "tanh")
-    sigmoid = _generate(RULES["sigmoid"], "sigmoid")
-    relu = _generate(RULES["relu"], "relu")
+    # -- arithmetic: generated from the rule table below the class ------------------------------
+    if TYPE_CHECKING:  # what the generated methods take and return, for type checkers and readers
+        def __add__(self, other: Operand) -> "Value": ...
+        def __sub__(self, other: Operand) -> "Value": ...
+        def __mul__(self, other: Operand) -> "Value": ...
+        def __truediv__(self, other: Operand) -> "Value": ...
+        def __neg__(self) -> "Value": ...
+        def _pow_number(self, k: float) -> "Value": ...
+        def _pow_value(self, other: "Value") -> "Value": ...
+        def exp(self) -> "Value": ...
+        def log(self) -> "Value": ...
+        def tanh(self) -> "Value": ...
+        def sigmoid(self) -> "Value": ...
+        def relu(self) -> "Value": ...
 
     def __radd__(self, other: Number) -> "Value":
         c = _constant(other)
@@ -319,22 +383,7 @@ class Value:
             if not isinstance(t, Value):
                 given = [_sum_term(i, t) for i, t in enumerate(given)]
                 break
-        parents = cast("list[Value]", given)  # every term is a Value by now
-        out, local = _RULE_SUM.apply(*[p.data for p in parents])
-        v = OpResult()
-        v.data, v.grad, v.op = out, 0.0, "sum"
-        edges: list[Any] = [None] * (2 * len(parents))
-        edges[0::2], edges[1::2] = parents, local  # (parent, local, parent, local, ...)
-        v._edges = tuple(edges)
-        v._pending, v._uses = 0, 0
-        if _ENV["_SCOPE"] is not None:
-            v._scope = _ENV["_SCOPE"]
-        if _ENV["_ANOMALY"]:
-            v._origin = _user_frame()
-            _check_forward(v)
-        for p in parents:
-            p._uses += 1
-        return v
+        return _sum_node(cast("list[Value]", given))  # every term is a Value by now
 
     def __pos__(self) -> "Value":
         return self
@@ -345,12 +394,25 @@ class Value:
     # -- gradients -----------------------------------------------------------------------------
     def backward(self) -> None:
         """d self / d node into every ancestor's ``grad``: see :func:`autodiff.backward`."""
-        _graph_backward(self)
+        from .graph import backward
 
-    def register_hook(self, fn: Callable[["Value"], Optional[float]]) -> RemovableHandle:
-        """Call ``fn(self)`` once this node's gradient is final during backward (or stepping).
+        backward(self)
 
-        If ``fn`` returns a number, it replaces the gradient before it flows on, as in PyTorch.
+    def register_hook(self, fn: Callable[[float], Optional[float]]) -> RemovableHandle:
+        """Call ``fn(grad)`` during backward (and stepping) once this node's gradient is complete.
+
+        As in PyTorch: ``grad`` is this pass's gradient of the node (for a leaf, what this pass
+        brings, before it is added to ``.grad``); if ``fn`` returns a number, that number is used
+        instead, for the node and for everything it flows on to.
+
+        >>> w = Value(2.0, label="w")
+        >>> w.grad = 30.0                     # from an earlier backward
+        >>> seen = []
+        >>> handle = w.register_hook(lambda g: seen.append(g))
+        >>> (w * 3).backward()
+        >>> seen, w.grad
+        ([3.0], 33.0)
+        >>> handle.remove()
         """
         if not callable(fn):
             raise TypeError(f"register_hook needs a callable, not {type(fn).__name__}")
@@ -358,11 +420,20 @@ class Value:
         if hooks is None:
             hooks = self._hooks = []
         hooks.append(fn)
-        _ENV["_LIVE_HOOKS"] += 1
+        HOOKED.add(self)
         return RemovableHandle(self, fn)
 
+    # -- copying -------------------------------------------------------------------------------
+    # A graph is copied as one table of nodes, built and rebuilt by loops: pickle's and deepcopy's
+    # own recursion would overflow on a long chain. Hooks and anomaly origins are not copied.
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (_table(self),))
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> "Value":
+        return _rebuild(_table(self), memo)
+
     def __repr__(self) -> str:
-        return f"Value(label={self.label!r}, op={self.op!r}, data={_fmt(self.data)}, grad={_fmt(self.grad)})"
+        return f"Value(label={self.label!r}, op={self.op!r}, data={fmt.number(self.data)}, grad={fmt.number(self.grad)})"
 
 
 # The two kinds of node the library makes itself. Each is a Value whose fields are filled in by the
@@ -388,30 +459,24 @@ class Constant(Value):
 
     @property
     def is_constant(self) -> bool:
+        """True: a constant."""
         return True
 
 
-_RULE_SUM = RULES["sum"]
-
-
-def _constant(x: object) -> Optional[Value]:
-    """A leaf for the plain number ``x``; None when ``x`` is not a real number (so the op says NotImplemented)."""
-    try:
-        data = _real(x, "operand")
-    except TypeError:
-        return None
-    c = Constant()
-    c.data = data
-    c.grad = 0.0
-    c.op = ""
-    c._edges = ()
-    c._pending = 0
-    c._uses = 0
-    if _ENV["_SCOPE"] is not None:
-        c._scope = _ENV["_SCOPE"]
-    if _ENV["_ANOMALY"]:
-        c._origin = _user_frame()
-    return c
+_NAMESPACE.update(Value=Value, OpResult=OpResult, Constant=Constant, _domain_error=_domain_error, _real=_real,
+                  _stamp=_stamp, _SWITCHES=state.SWITCHES)
+_constant: Callable[[object], Optional[Value]] = _define(_constant_source(), "_constant")
+_NAMESPACE["_constant"] = _constant  # the binary ops call it for a number operand
+for _rule in RULES.values():
+    if _rule.join is not None:
+        _NAMESPACE[f"_{_rule.name}_node"] = _define(_join_source(_rule), f"_{_rule.name}_node")
+    elif _rule.method is not None:
+        _method = _define(_op_source(_rule), f"Value.{_rule.method}")
+        _method.__qualname__ = f"Value.{_rule.method}"
+        _method.__doc__ = (f"The {_rule.name!r} op: {_rule.formula(['self', 'other'][: _rule.arity])} "
+                           f"(generated from RULES[{_rule.name!r}]).")
+        setattr(Value, _rule.method, _method)
+_sum_node: Callable[[list[Value]], Value] = _NAMESPACE["_sum_node"]
 
 
 def _sum_term(i: int, t: object) -> Value:
@@ -424,17 +489,57 @@ def _sum_term(i: int, t: object) -> Value:
     return c
 
 
-# Names the generated methods look up when they run.
-_ENV.update(Value=Value, OpResult=OpResult, _constant=_constant, _domain_error=_domain_error,
-            _user_frame=_user_frame, _check_forward=_check_forward, ZeroDivisionError=ZeroDivisionError,
-            ValueError=ValueError)
+# -- copying whole graphs ---------------------------------------------------------------------------
+_KINDS = {"value": Value, "op": OpResult, "constant": Constant}
 
 
-def _fmt(x: float) -> str:
-    if x != 0 and (abs(x) < 1e-4 or abs(x) >= 1e6):
-        return f"{x:.4e}"
-    return f"{x:.4f}"
+def _table(root: Value) -> list[tuple[Any, ...]]:
+    """Every node ``root`` depends on, parents first, as plain fields and parent positions."""
+    order: list[Value] = []
+    seen = {id(root)}
+    stack = [(root, False)]
+    while stack:  # depth-first, parents before children, without recursion
+        v, expanded = stack.pop()
+        if expanded:
+            order.append(v)
+            continue
+        stack.append((v, True))
+        for p in reversed(v._edges[0::2]):
+            if id(p) not in seen:
+                seen.add(id(p))
+                stack.append((p, False))
+    position = {id(v): i for i, v in enumerate(order)}
+    kind = {Value: "value", OpResult: "op", Constant: "constant"}
+    return [
+        (kind.get(type(v), "value"), v.data, v.grad, v.op, v.label, v.arg, v.scope,
+         tuple(position[id(p)] for p in v._edges[0::2]), tuple(v._edges[1::2]), id(v))
+        for v in order
+    ]
 
 
-# graph.py reads this module's switches; importing it last keeps the cycle harmless.
-from .graph import backward as _graph_backward  # noqa: E402
+def _rebuild(table: list[tuple[Any, ...]], memo: Optional[dict[int, Any]] = None) -> Value:
+    """The graph of :func:`_table` made anew (the last row is the root); ``memo`` as deepcopy's."""
+    nodes: list[Value] = []
+    for kind, data, grad, op, label, arg, scope, parents, locals_, original in table:
+        if memo is not None and original in memo:
+            nodes.append(memo[original])
+            continue
+        v = _KINDS[kind].__new__(_KINDS[kind])
+        v.data, v.grad, v.op = data, grad, op
+        edges: list[Any] = [None] * (2 * len(parents))
+        edges[0::2] = [nodes[i] for i in parents]
+        edges[1::2] = locals_
+        v._edges = tuple(edges)
+        v._pending, v._uses = 0, 0
+        if label:
+            v._label = label
+        if arg is not None:
+            v._arg = arg
+        if scope is not None:
+            v._scope = scope
+        for p in v._edges[0::2]:
+            p._uses += 1
+        if memo is not None:
+            memo[original] = v
+        nodes.append(v)
+    return nodes[-1]

@@ -91,12 +91,12 @@ def test_hooks_see_final_grad_and_can_replace_it():
     h = a * a
     out = h * 2
     seen = []
-    handle = h.register_hook(lambda v: seen.append(v.grad))
+    handle = h.register_hook(lambda g: seen.append(g))  # as in PyTorch: the hook gets the gradient
     out.backward()
     assert seen == [2.0] and a.grad == 12.0
     handle.remove()
     a.grad = 0.0
-    h.register_hook(lambda v: 0.5)
+    h.register_hook(lambda g: 0.5)
     out.backward()
     assert seen == [2.0] and a.grad == 3.0
 

@@ -1,19 +1,21 @@
-"""The step record: one backward pass as plain data, read by every front end.
+"""The step record: one backward pass as data, read by every front end.
 
-:func:`record_steps` replays backprop from ``root`` on plain numbers, in exactly the order and
-with exactly the arithmetic of :func:`autodiff.backward`, without touching any ``.grad``. The
-terminal debugger, the HTML page and the notebook stepper all read this one record (the page as
-its JSON), so they can never disagree.
+:func:`record_steps` runs the reference walk (:func:`autodiff.graph.steps`) from ``root`` without
+touching any ``.grad``: the same :class:`~autodiff.Step` objects that
+:func:`~autodiff.backward_steps` yields, in the same order, with the same numbers, hooks run the
+same way. The terminal debugger, the HTML page and the notebook stepper all read this one record
+(the page as its JSON), so they can never disagree.
 
 >>> from autodiff import Value
 >>> x = Value(2.0, label="x")
 >>> y = x * x
 >>> y.label = "y"
 >>> rec = record_steps(y)
->>> [n["label"] for n in rec.nodes], [s["node"] for s in rec.steps]
+>>> [n["label"] for n in rec.nodes], [s.node_id for s in rec.steps]
 (['x', 'y'], [1, 0])
->>> rec.steps[0]["contributions"][0]
-{'parent': 0, 'k': 0, 'local': 2.0, 'amount': 2.0, 'before': 0.0, 'after': 2.0}
+>>> c = rec.steps[0].contributions[0]
+>>> c.parent_id, c.k, c.local, c.amount, c.before, c.after
+(0, 0, 2.0, 2.0, 0.0, 2.0)
 >>> rec.grads_after(len(rec.steps))[0]  # both edges of x * x
 4.0
 """
@@ -21,38 +23,52 @@ its JSON), so they can never disagree.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, Optional
 
-from ..graph import _release_order
+from .. import fmt
+from ..graph import Contribution, Step, backward_order, steps
 from ..value import Value
 
-__all__ = ["StepRecord", "record_steps"]
+__all__ = ["StepRecord", "record_steps", "FORMAT"]
+
+#: The ``format`` field of a record's JSON.
+FORMAT = "autodiff-steps/2"
+
+_NODE_KEYS = ("id", "label", "name", "op", "data", "kind", "parents", "locals", "scope")
+_STEP_KEYS = ("index", "node", "grad", "contributions")
+_CONTRIBUTION_KEYS = ("parent", "k", "local", "amount", "before", "after")
 
 
 class StepRecord:
-    """``nodes`` (id = position in topological order), ``steps`` in backprop order, ``start`` grads.
+    """One backward pass: ``nodes`` (described as plain data), ``steps`` and the ``start`` gradients.
 
-    Each node: ``id``, ``label``, ``op``, ``data``, ``kind`` (``leaf``, ``constant``, ``op`` or
-    ``root``), ``parents`` (ids), ``locals``, ``scope``. Each step: ``index``, ``node`` (id),
-    ``grad`` (final), ``contributions``: ``parent`` (id), ``k`` (operand position), ``local``,
-    ``amount`` (= local * grad), ``before`` and ``after`` (the parent's grad).
+    Nodes are numbered as :func:`~autodiff.topological_order` lists them (``id``); each is a dict
+    with ``id``, ``label``, ``name`` (what every front end calls it, see :func:`autodiff.fmt.name`),
+    ``op``, ``data``, ``kind`` (``leaf``, ``constant``, ``op`` or ``root``), ``parents`` (ids),
+    ``locals`` and ``scope``. ``steps`` are :class:`~autodiff.Step` objects in backprop order.
+    ``start`` is every node's gradient before the first step; ``values`` the Values themselves,
+    by id (empty in a record read back from JSON).
     """
 
-    def __init__(self, nodes: list[dict[str, Any]], steps: list[dict[str, Any]], start: list[float],
+    def __init__(self, nodes: list[dict[str, Any]], steps: list[Step], start: list[float],
                  values: Optional[list[Value]] = None) -> None:
         self.nodes = nodes
         self.steps = steps
         self.start = start
-        self.values = values or []  # the Values themselves, by id (not serialised)
+        self.values = values or []
 
     def grads_after(self, k: int) -> list[float]:
         """Every node's gradient once the first ``k`` steps are applied (``k`` from 0 to ``len(steps)``)."""
+        if isinstance(k, bool) or not isinstance(k, int):
+            raise TypeError(f"k must be an int, not {type(k).__name__}")
         if not 0 <= k <= len(self.steps):
             raise IndexError(f"k must be between 0 and {len(self.steps)}, not {k}")
         grads = list(self.start)
         for step in self.steps[:k]:
-            for c in step["contributions"]:
-                grads[c["parent"]] = c["after"]
+            grads[step.node_id] = step.grad  # what a hook made of it, if one replaced it
+            for c in step.contributions:
+                grads[c.parent_id] = c.after
         return grads
 
     def find(self, label: str) -> list[int]:
@@ -60,44 +76,116 @@ class StepRecord:
         return [n["id"] for n in self.nodes if n["label"] == label]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format": "autodiff-steps/1", "nodes": self.nodes, "steps": self.steps, "start": self.start}
+        """The record as plain data (what :meth:`to_json` writes)."""
+        return {
+            "format": FORMAT,
+            "nodes": self.nodes,
+            "steps": [
+                {"index": s.index, "node": s.node_id, "grad": s.grad, "hook": s.hook,
+                 "contributions": [{"parent": c.parent_id, "k": c.k, "local": c.local, "amount": c.amount,
+                                    "before": c.before, "after": c.after} for c in s.contributions]}
+                for s in self.steps
+            ],
+            "start": self.start,
+        }
 
     def to_json(self, **kwargs: Any) -> str:
-        """The record as JSON text (numbers as JSON numbers; NaN and infinities as strings)."""
-        return json.dumps(_finite(self.to_dict()), **kwargs)
+        """The record as JSON text. JSON has no nan or infinities: they are written as the strings
+        ``"NaN"``, ``"Infinity"`` and ``"-Infinity"`` (JavaScript's ``Number()`` reads them back)."""
+        return json.dumps(_encode(self.to_dict()), allow_nan=False, **kwargs)
 
     @classmethod
     def from_json(cls, text: str) -> "StepRecord":
-        data = json.loads(text)
-        if data.get("format") != "autodiff-steps/1":
-            raise ValueError("not an autodiff step record (format autodiff-steps/1)")
-        return cls(data["nodes"], data["steps"], [float(g) for g in data["start"]])
+        """A record read back from :meth:`to_json`'s text (without the Values); ValueError if it is not one."""
+        try:
+            data = json.loads(text)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"not an autodiff step record: {exc}") from None
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise ValueError(f"not an autodiff step record (a JSON object with format {FORMAT!r})")
+        try:
+            nodes = [_fields(n, _NODE_KEYS, "node") for n in _items(data, "nodes")]
+            start = [_number(g, "start") for g in _items(data, "start")]
+            records = []
+            for s in _items(data, "steps"):
+                _fields(s, _STEP_KEYS, "step")
+                contributions = [
+                    Contribution(None, int(c["parent"]), int(c["k"]), _number(c["local"], "local"),
+                                 _number(c["amount"], "amount"), _number(c["before"], "before"),
+                                 _number(c["after"], "after"))
+                    for c in (_fields(c, _CONTRIBUTION_KEYS, "contribution") for c in _items(s, "contributions"))
+                ]
+                hook = s.get("hook")
+                records.append(Step(int(s["index"]), None, int(s["node"]), _number(s["grad"], "grad"), contributions,
+                                    None if hook is None else _number(hook, "hook")))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"not an autodiff step record: {exc}") from None
+        for n in nodes:
+            n["data"] = _number(n["data"], "data")
+            n["locals"] = [_number(x, "locals") for x in n["locals"]]
+        if len(start) != len(nodes):
+            raise ValueError(f"not an autodiff step record: {len(start)} start gradients for {len(nodes)} nodes")
+        ids = range(len(nodes))
+        for s in records:
+            if s.node_id not in ids or any(c.parent_id not in ids for c in s.contributions):
+                raise ValueError(f"not an autodiff step record: step {s.index} names a node that is not in it")
+        return cls(nodes, records, start)
 
     def __len__(self) -> int:
         return len(self.steps)
 
+    def __repr__(self) -> str:
+        return f"<StepRecord: {len(self.nodes)} nodes, {len(self.steps)} steps>"
 
-def _finite(obj: Any) -> Any:
-    if isinstance(obj, float) and (obj != obj or obj in (float("inf"), float("-inf"))):
-        return repr(obj)
+
+_SPECIAL = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def _encode(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return "NaN" if obj != obj else ("Infinity" if obj > 0 else "-Infinity")
     if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
+        return {k: _encode(v) for k, v in obj.items()}
     if isinstance(obj, list):
-        return [_finite(v) for v in obj]
+        return [_encode(v) for v in obj]
     return obj
 
 
+def _number(x: Any, what: str) -> float:
+    if isinstance(x, str) and x in _SPECIAL:
+        return _SPECIAL[x]
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        raise ValueError(f"{what} must be a number, not {x!r}")
+    return float(x)
+
+
+def _items(data: Any, key: str) -> list[Any]:
+    value = data.get(key) if isinstance(data, dict) else None
+    if not isinstance(value, list):
+        raise ValueError(f"{key!r} must be a list")
+    return value
+
+
+def _fields(item: Any, keys: tuple[str, ...], what: str) -> dict[str, Any]:
+    if not isinstance(item, dict):
+        raise ValueError(f"each {what} must be an object")
+    missing = [k for k in keys if k not in item]
+    if missing:
+        raise ValueError(f"a {what} lacks {', '.join(missing)}")
+    return item
+
+
 def record_steps(root: Value) -> StepRecord:
-    """Backprop from ``root`` as a :class:`StepRecord`; no ``.grad`` is changed, no hook runs."""
+    """Backprop from ``root`` as a :class:`StepRecord`; no ``.grad`` is changed (hooks run, as in backward)."""
     if not isinstance(root, Value):
         raise TypeError(f"record_steps needs a Value, not {type(root).__name__}")
-    order = _release_order(root)  # the order backward() applies steps in
-    topo = order[::-1]
+    topo = backward_order(root)[::-1]
     ids = {id(v): i for i, v in enumerate(topo)}
     nodes = [
         {
             "id": i,
             "label": v.label,
+            "name": fmt.name(v),
             "op": v.op,
             "data": v.data,
             "kind": "root" if v is root else "constant" if v.is_constant else "leaf" if v.is_leaf else "op",
@@ -107,20 +195,7 @@ def record_steps(root: Value) -> StepRecord:
         }
         for i, v in enumerate(topo)
     ]
-    # As backward(): leaves keep what they hold (they accumulate), intermediates start at 0.
-    grads = [v.grad if v.is_leaf else 0.0 for v in topo]
-    grads[ids[id(root)]] += 1.0
-    start = list(grads)
-    steps = []
-    for index, v in enumerate(order):
-        i = ids[id(v)]
-        g = grads[i]
-        contributions = []
-        for k, (p, local) in enumerate(zip(v.parents, v.locals)):
-            j = ids[id(p)]
-            amount = local * g
-            before = grads[j]
-            grads[j] = before + amount
-            contributions.append({"parent": j, "k": k, "local": local, "amount": amount, "before": before, "after": grads[j]})
-        steps.append({"index": index, "node": i, "grad": g, "contributions": contributions})
-    return StepRecord(nodes, steps, start, topo)
+    # As backward(): leaves keep what they hold (they accumulate), intermediates start afresh.
+    start = [v.grad if v.is_leaf else 0.0 for v in topo]
+    start[-1] = root.grad + 1.0 if root.is_leaf else 1.0
+    return StepRecord(nodes, list(steps(root)), start, topo)
