@@ -42,6 +42,11 @@ def numeric_grad(f: Callable[[Sequence[float]], float], xs: Sequence[float], eps
     return out
 
 
+def _reason(program: str) -> str:
+    what, package = SYSTEM_PROGRAMS[program]
+    return f"needs {what} (apt-get install {package})"
+
+
 def strict() -> bool:
     """True where every system program must be present (CI): ``AUTODIFF_REQUIRE_SYSTEM=1``."""
     return os.environ.get(REQUIRE_SYSTEM, "") not in ("", "0")
@@ -54,8 +59,7 @@ def require_system(program: str) -> str:
     path = shutil.which(program)
     if path is not None:
         return path
-    what, package = SYSTEM_PROGRAMS[program]
-    reason = f"needs {what} (apt-get install {package})"
+    reason = _reason(program)
     if strict():
         pytest.fail(f"{reason}, and {REQUIRE_SYSTEM} is set: it must be installed here", pytrace=False)
     pytest.skip(reason)
@@ -71,6 +75,19 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "needs_system(program): the test needs a program pip cannot install ('dot' or 'chromium')"
     )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Marked tests skip as plain skip marks, so `-rs` names each test, not this file. Under
+    # AUTODIFF_REQUIRE_SYSTEM they are left alone and require_system fails them at setup.
+    for item in items:
+        for mark in item.iter_markers("needs_system"):
+            program = mark.args[0]
+            if program not in SYSTEM_PROGRAMS:
+                known = ", ".join(SYSTEM_PROGRAMS)
+                raise pytest.UsageError(f"{item.nodeid}: unknown system program {program!r}; known: {known}")
+            if shutil.which(program) is None and not strict():
+                item.add_marker(pytest.mark.skip(reason=_reason(program)))
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
