@@ -132,12 +132,13 @@ def test_highlight_emphasises_and_dims():
         if g.get("class") != "node":
             continue
         shape = g.find(f"{SVG}path") if g.find(f"{SVG}path") is not None else g.find(f"{SVG}polygon")
-        label = " ".join("".join(t.itertext()) for t in g.iter(f"{SVG}text"))
+        # the first line names the node (a nameless product's formula, "W1[0][2] * x[0]", names its operands too)
+        label = ["".join(t.itertext()) for t in g.iter(f"{SVG}text")][0]
         stroke = shape.get("stroke") if shape is not None else None
-        if "W1[0][2]" in label:
+        if label == "W1[0][2]":
             assert stroke == "#dc2626"
             hot += 1
-        elif "W2[0][0]" in label:
+        elif label == "W2[0][0]":
             assert stroke == "#c0c4cc"
             dim += 1
     assert hot == 1 and dim == 1

@@ -2,7 +2,13 @@
 
 Value nodes show label, data and grad; each op is a small node of its own between its operands
 and its result. Leaves (inputs, parameters), constants and the root each look different. Nodes
-made inside ``name_scope`` blocks (an ``nn`` layer and neuron) sit in nested clusters.
+made inside ``name_scope`` blocks (an ``nn`` layer and neuron) sit in nested clusters. A node with
+no label is shown by the name every front end gives it (:func:`autodiff.fmt.name`): its formula,
+or a leaf's number. Numbers are written by :func:`autodiff.fmt.short`.
+
+What a drawing shows is a :class:`Scene`: :func:`draw` makes one from the options a user sets;
+the tracer, the debugger and the step-through page fill one in themselves (highlighted paths,
+the gradients and state of a moment of backprop) and call :meth:`Scene.draw`.
 
 >>> from autodiff import Value
 >>> x, w = Value(2.0, label="x"), Value(-0.5, label="w")
@@ -12,10 +18,13 @@ made inside ``name_scope`` blocks (an ``nn`` layer and neuron) sit in nested clu
 True
 >>> g.svg().startswith("<?xml")
 True
+>>> Scene([y], show_local=True).draw().source == g.source
+True
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections import Counter
@@ -24,12 +33,13 @@ from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
 import graphviz
 
+from ..fmt import STATUS_COLOURS, name, short
 from ..graph import topological_order
 from ..value import Value
 from .engines import render
 from .escape import label_text
 
-__all__ = ["Graph", "draw"]
+__all__ = ["Graph", "Scene", "draw"]
 
 # Colours (Tailwind's palette names in comments, for readers who want to restyle).
 _LEAF = "#dbeafe"  # blue-100: inputs and parameters
@@ -39,40 +49,45 @@ _HOT = "#dc2626"  # red-600: highlighted
 _DIM = "#c0c4cc"  # grey: everything else when something is highlighted
 _CLUSTER = "#94a3b8"  # slate-400
 
-
-def _fmt(x: float) -> str:
-    return f"{x:.4g}"
+_RANKDIRS = ("LR", "RL", "TB", "BT")
+_COLLAPSE = (False, True, "neuron", "layer")
 
 
 class Graph:
-    """A drawn graph: ``source`` (DOT), ``svg()``, ``save(path)``; shows itself inline in Jupyter."""
+    """A drawn graph: ``source`` (DOT), ``svg()``, ``png()``, ``save(path)``; shows itself inline in Jupyter.
+
+    ``renderer`` picks the Graphviz engine and ``timeout`` its time limit in seconds (see
+    :mod:`autodiff.render.engines`); a failed or stopped render raises
+    :class:`~autodiff.render.engines.RenderError`.
+    """
 
     def __init__(self, source: str, renderer: Optional[str] = None) -> None:
         self.source = source
         self.renderer = renderer
         self._svg: dict[Optional[str], str] = {}
 
-    def svg(self, renderer: Optional[str] = None) -> str:
+    def svg(self, renderer: Optional[str] = None, *, timeout: Optional[float] = None) -> str:
         """The SVG text, laid out by Graphviz (see :mod:`autodiff.render.engines`)."""
         renderer = renderer or self.renderer
         if renderer not in self._svg:
-            self._svg[renderer] = render(self.source, "svg", renderer).decode("utf-8")
+            self._svg[renderer] = render(self.source, "svg", renderer, timeout=timeout).decode("utf-8")
         return self._svg[renderer]
 
-    def png(self, renderer: Optional[str] = None) -> bytes:
+    def png(self, renderer: Optional[str] = None, *, timeout: Optional[float] = None) -> bytes:
         """PNG bytes (the ``pure`` and ``system`` renderers write PNG; ``wasm`` writes SVG only)."""
-        return render(self.source, "png", renderer or self.renderer)
+        return render(self.source, "png", renderer or self.renderer, timeout=timeout)
 
-    def save(self, path: Union[str, os.PathLike], renderer: Optional[str] = None) -> Path:
+    def save(self, path: Union[str, os.PathLike], renderer: Optional[str] = None, *,
+             timeout: Optional[float] = None) -> Path:
         """Write the graph to ``path``; the suffix picks the format: ``.svg``, ``.dot``/``.gv`` or ``.png``."""
         path = Path(path)
         suffix = path.suffix.lower()
         if suffix == ".svg":
-            path.write_text(self.svg(renderer), encoding="utf-8")
+            path.write_text(self.svg(renderer, timeout=timeout), encoding="utf-8")
         elif suffix in (".dot", ".gv"):
             path.write_text(self.source, encoding="utf-8")
         elif suffix == ".png":
-            path.write_bytes(self.png(renderer))
+            path.write_bytes(self.png(renderer, timeout=timeout))
         else:
             raise ValueError(f"cannot tell the format from {path.name!r}; use a .svg, .dot, .gv or .png name")
         return path
@@ -82,6 +97,127 @@ class Graph:
 
     def __repr__(self) -> str:
         return f"<autodiff.Graph: {self.source.count(' -> ')} edges; .svg(), .save(path), .source>"
+
+
+@dataclasses.dataclass
+class Scene:
+    """What one drawing shows; :meth:`draw` draws it.
+
+    ``roots``: the Values whose graphs are drawn (everything they depend on). ``highlight``:
+    Values and ``(parent, child)`` pairs drawn emphasised in red, the rest dimmed. ``grads``:
+    the gradient to show for some Values instead of their ``.grad`` (a moment of backprop).
+    ``status``: ``"done"``, ``"current"`` or ``"pending"`` for some Values, drawn in the colours
+    of :data:`autodiff.fmt.STATUS_COLOURS`. The other fields are :func:`draw`'s options.
+
+    >>> from autodiff import Value
+    >>> a = Value(3.0, label="a")
+    >>> b = a * a
+    >>> scene = Scene([b], grads={a: 6.0}, status={b: "done", a: "current"})
+    >>> "grad 6" in scene.draw().source
+    True
+    """
+
+    roots: Sequence[Value]
+    highlight: Iterable[Union[Value, tuple[Value, Value]]] = ()
+    grads: Optional[Mapping[Value, float]] = None
+    status: Optional[Mapping[Value, str]] = None
+    show_data: bool = True
+    show_grad: bool = True
+    show_local: bool = False
+    group: bool = True
+    rankdir: str = "LR"
+    collapse: Union[bool, str] = False
+    max_nodes: int = 2000
+    renderer: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        self._check()
+
+    def _check(self) -> None:
+        """Bad fields raise here, each naming what was wrong; ``roots`` and ``highlight`` become tuples."""
+        self.roots = _as_roots(self.roots)
+        self.highlight = tuple(self.highlight)
+        _split_highlight(self.highlight)
+        if self.rankdir not in _RANKDIRS:
+            raise ValueError(f"rankdir must be one of {', '.join(_RANKDIRS)}, not {self.rankdir!r}")
+        if not any(self.collapse is c or (isinstance(self.collapse, str) and self.collapse == c) for c in _COLLAPSE):
+            raise ValueError(f"collapse must be False, True, 'neuron' or 'layer', not {self.collapse!r}")
+        if isinstance(self.max_nodes, bool) or not isinstance(self.max_nodes, int) or self.max_nodes < 1:
+            raise ValueError(f"max_nodes must be a positive int, not {self.max_nodes!r}")
+        for s in (self.status or {}).values():
+            if s not in STATUS_COLOURS:
+                raise ValueError(f"status values must be one of {', '.join(STATUS_COLOURS)}, not {s!r}")
+
+    def draw(self) -> Graph:
+        """The drawing: DOT text in a :class:`Graph`, rendered to SVG or PNG on demand."""
+        self._check()  # fields may have changed since the Scene was made
+        return _draw(self)
+
+
+def draw(
+    root: Union[Value, Sequence[Value], Scene],
+    *,
+    show_data: bool = True,
+    show_grad: bool = True,
+    show_local: bool = False,
+    highlight: Iterable[Union[Value, tuple[Value, Value]]] = (),
+    group: bool = True,
+    rankdir: str = "LR",
+    collapse: Union[bool, str] = False,
+    max_nodes: int = 2000,
+    renderer: Optional[str] = None,
+    **moment: Any,
+) -> Graph:
+    """Draw everything ``root`` (a Value or a non-empty list of them) depends on.
+
+    ``show_data``/``show_grad`` write each value's data and grad in its box, ``show_local`` each
+    edge's local derivative on it. ``highlight`` takes Values and ``(parent, child)`` pairs and
+    draws them emphasised, the rest dimmed. ``group`` clusters nodes by their ``scope`` (layer,
+    then neuron). ``rankdir`` is ``"LR"``, ``"RL"``, ``"TB"`` or ``"BT"``. ``collapse=True`` (or
+    ``"neuron"``) draws one node per innermost scope, ``"layer"`` one per outermost, with the
+    scalar edges between them counted. A graph of more than ``max_nodes`` Values is refused with a
+    hint instead of drawn unreadably. ``renderer`` picks the Graphviz engine.
+
+    ``draw(scene)`` draws a :class:`Scene` (the same as ``scene.draw()``); its options are the
+    Scene's own. A compiled Program draws itself: ``program.draw()``.
+
+    In the SVG, value node ``i`` (in :func:`~autodiff.topological_order`, roots after one another)
+    has ``id="v{i}"``, its op node ``id="o{i}"``, the edge from its parent number ``k``
+    ``id="e{i}_{k}"`` and the edge from its op node ``id="r{i}"``.
+    """
+    options: dict[str, Any] = dict(show_data=show_data, show_grad=show_grad, show_local=show_local, highlight=highlight, group=group,
+                   rankdir=rankdir, collapse=collapse, max_nodes=max_nodes, renderer=renderer)
+    # Transitional: the debugger and the page still pass a moment of backprop here; they will fill a Scene.
+    unknown = sorted(set(moment) - {"grads", "status"})
+    if unknown:
+        raise TypeError(f"draw() got an unexpected keyword argument {unknown[0]!r}")
+    if isinstance(root, Scene):
+        defaults = {f.name: f.default for f in dataclasses.fields(Scene) if f.name in options}
+        given = [k for k, v in options.items() if (tuple(v) if k == "highlight" else v) != defaults[k]] + list(moment)
+        if given:
+            raise TypeError(f"draw(scene) takes no options ({', '.join(given)} given): a Scene carries its own; "
+                            f"change it with dataclasses.replace(scene, {given[0]}=...)")
+        return root.draw()
+    return Scene(_as_roots(root), **options, **moment).draw()
+
+
+def _as_roots(root: object) -> tuple[Value, ...]:
+    """``root`` as a tuple of Values, or a TypeError/ValueError that says what was given."""
+    if isinstance(root, Value):
+        return (root,)
+    from ..compile import Program
+
+    if isinstance(root, Program):
+        raise TypeError("draw a compiled Program with program.draw(): it draws the graph the program traced")
+    if isinstance(root, (str, bytes, Mapping)) or not isinstance(root, Iterable):
+        raise TypeError(f"draw needs a Value, a non-empty list of Values or a Scene, not {type(root).__name__}")
+    roots = tuple(root)
+    if not roots:
+        raise ValueError("draw needs at least one Value to draw, and the list of roots is empty")
+    for k, r in enumerate(roots):
+        if not isinstance(r, Value):
+            raise TypeError(f"draw's roots must be Values; root {k} is a {type(r).__name__} ({r!r})")
+    return roots
 
 
 def _collect(roots: Sequence[Value]) -> list[Value]:
@@ -110,60 +246,25 @@ def _split_highlight(highlight: Iterable[Any]) -> tuple[set[int], set[tuple[int,
     return nodes, edges
 
 
-def draw(
-    root: Union[Value, Sequence[Value]],
-    *,
-    show_data: bool = True,
-    show_grad: bool = True,
-    show_local: bool = False,
-    highlight: Iterable[Any] = (),
-    group: bool = True,
-    rankdir: str = "LR",
-    collapse: Union[bool, str] = False,
-    max_nodes: int = 2000,
-    renderer: Optional[str] = None,
-    grads: Optional[Mapping[Value, float]] = None,
-    status: Optional[Mapping[Value, str]] = None,
-) -> Graph:
-    """Draw everything ``root`` (a Value, a list of them, or a compiled Program) depends on.
-
-    ``show_local`` writes each edge's local derivative on it. ``highlight`` takes Values and
-    ``(parent, child)`` pairs and draws them emphasised, the rest dimmed. ``group`` clusters nodes
-    by their ``scope`` (layer, then neuron). ``collapse=True`` (or ``"neuron"``) draws one node per
-    innermost scope, ``"layer"`` one per outermost, with the scalar edges between them counted.
-    A graph of more than ``max_nodes`` Values is refused with a hint instead of drawn unreadably.
-
-    Drawing a moment of backprop (the debugger does): ``grads`` maps Values to the gradient to
-    show instead of ``.grad``, and ``status`` maps Values to ``"done"``, ``"current"`` or
-    ``"pending"``, drawn in green, red and grey. In the SVG, value node ``i`` (in
-    :func:`~autodiff.topological_order`) has ``id="v{i}"``, its op node ``id="o{i}"``, the edge from
-    its parent number ``k`` ``id="e{i}_{k}"`` and the edge from its op node ``id="r{i}"``.
-    """
-    if not isinstance(root, Value) and hasattr(root, "instructions"):  # a compiled Program: its traced graph
-        root = list(getattr(root, "outputs"))
-    roots = [root] if isinstance(root, Value) else list(root)
-    if not roots or not all(isinstance(r, Value) for r in roots):
-        raise TypeError("draw needs a Value or a non-empty list of Values")
-    if rankdir not in ("LR", "RL", "TB", "BT"):
-        raise ValueError(f"rankdir must be one of LR, RL, TB, BT, not {rankdir!r}")
-    if collapse not in (False, True, "neuron", "layer"):
-        raise ValueError(f"collapse must be False, True, 'neuron' or 'layer', not {collapse!r}")
+def _draw(scene: Scene) -> Graph:
+    roots = list(scene.roots)
     nodes = _collect(roots)
-    hot_nodes, hot_edges = _split_highlight(highlight)
     dot = graphviz.Digraph(
         "autodiff",
-        graph_attr={"rankdir": rankdir, "fontname": "Helvetica", "nodesep": "0.25", "ranksep": "0.35"},
+        graph_attr={"rankdir": scene.rankdir, "fontname": "Helvetica", "nodesep": "0.25", "ranksep": "0.35"},
         node_attr={"fontname": "Helvetica", "fontsize": "11"},
         edge_attr={"arrowsize": "0.6", "fontname": "Helvetica"},
     )
-    if collapse:
-        _draw_collapsed(dot, nodes, roots, "layer" if collapse == "layer" else "neuron", show_data, show_grad, max_nodes)
-        return Graph(dot.source, renderer)
-    if len(nodes) > max_nodes:
+    if scene.collapse:
+        level = "layer" if scene.collapse == "layer" else "neuron"
+        _draw_collapsed(dot, nodes, roots, level, scene.show_data, scene.show_grad, scene.max_nodes)
+        return Graph(dot.source, scene.renderer)
+    if len(nodes) > scene.max_nodes:
         raise ValueError(
-            f"the graph has {len(nodes)} values, more than max_nodes={max_nodes}: draw(..., collapse=True) "
+            f"the graph has {len(nodes)} values, more than max_nodes={scene.max_nodes}: draw(..., collapse=True) "
             f"draws one node per neuron (collapse='layer': per layer), or raise max_nodes"
         )
+    hot_nodes, hot_edges = _split_highlight(scene.highlight)
     index = {id(v): i for i, v in enumerate(nodes)}
     root_ids = {id(r) for r in roots}
     dim = bool(hot_nodes)
@@ -173,22 +274,19 @@ def draw(
 
     def place(scope: Optional[tuple[str, ...]], statement: tuple[str, dict[str, str]]) -> None:
         branch = tree
-        for name in (scope or ()) if group else ():
-            branch = branch["children"].setdefault(name, {"children": {}, "nodes": []})
+        for title in (scope or ()) if scene.group else ():
+            branch = branch["children"].setdefault(title, {"children": {}, "nodes": []})
         branch["nodes"].append(statement)
 
-    shown_grads = {id(v): g for v, g in (grads or {}).items()}
-    states = {id(v): s for v, s in (status or {}).items()}
-    for s in states.values():
-        if s not in _STATUS:
-            raise ValueError(f"status values must be one of {', '.join(_STATUS)}, not {s!r}")
+    shown_grads = {id(v): g for v, g in (scene.grads or {}).items()}
+    states = {id(v): s for v, s in (scene.status or {}).items()}
     for v in nodes:
         i = index[id(v)]
         hot = id(v) in hot_nodes
-        attrs: dict[str, str] = _value_style(v, id(v) in root_ids, show_data, show_grad, shown_grads.get(id(v)))
+        attrs = _value_style(v, id(v) in root_ids, scene.show_data, scene.show_grad, shown_grads.get(id(v)))
         attrs["id"] = f"v{i}"
         if id(v) in states:
-            attrs.update(_STATUS[states[id(v)]])
+            attrs.update(_status_style(states[id(v)]))
         if dim:
             attrs.update(color=_HOT, penwidth="2.2", fontcolor="#111111") if hot else attrs.update(color=_DIM, fontcolor=_DIM)
             if not hot:
@@ -198,8 +296,8 @@ def draw(
             op_hot = hot and (
                 any((id(p), id(v)) in hot_edges for p in v.parents) or any(id(p) in hot_nodes for p in v.parents)
             )
-            op_attrs = {"id": f"o{i}", "label": label_text(v.op if v.arg is None else f"{v.op} {_fmt(v.arg)}"), "shape": "circle",
-                        "width": "0.3", "height": "0.3", "margin": "0.02", "fontsize": "10"}
+            op_attrs = {"id": f"o{i}", "label": label_text(v.op if v.arg is None else f"{v.op} {short(v.arg)}"),
+                        "shape": "circle", "width": "0.3", "height": "0.3", "margin": "0.02", "fontsize": "10"}
             if dim:
                 op_attrs.update(color=_HOT if op_hot else _DIM, fontcolor=_HOT if op_hot else _DIM)
             place(v.scope, (f"o{i}", op_attrs))
@@ -212,37 +310,39 @@ def draw(
         out_hot = dim and id(v) in hot_nodes
         dot.edge(f"o{i}", f"v{i}", id=f"r{i}", **({"color": _HOT, "penwidth": "2"} if out_hot else {"color": _DIM} if dim else {}))
         for k, (p, local) in enumerate(zip(v.parents, v.locals)):
-            attrs = {"id": f"e{i}_{k}"}
-            if show_local:
-                attrs["label"] = label_text(_fmt(local))
-                attrs["fontsize"] = "9"
+            edge = {"id": f"e{i}_{k}"}
+            if scene.show_local:
+                edge["label"] = label_text(short(local))
+                edge["fontsize"] = "9"
             if dim:
                 edge_hot = (id(p), id(v)) in hot_edges or (not hot_edges and id(p) in hot_nodes and id(v) in hot_nodes)
-                attrs.update({"color": _HOT, "penwidth": "2", "fontcolor": _HOT} if edge_hot else {"color": _DIM, "fontcolor": _DIM})
-            dot.edge(f"v{index[id(p)]}", f"o{i}", **attrs)
-    return Graph(dot.source, renderer)
+                edge.update({"color": _HOT, "penwidth": "2", "fontcolor": _HOT} if edge_hot else {"color": _DIM, "fontcolor": _DIM})
+            dot.edge(f"v{index[id(p)]}", f"o{i}", **edge)
+    return Graph(dot.source, scene.renderer)
 
 
-_STATUS = {
-    "done": {"fillcolor": "#bbf7d0", "color": "#15803d"},  # green-200 / green-700
-    "current": {"fillcolor": "#fecaca", "color": _HOT, "penwidth": "2.5"},  # red-200
-    "pending": {"fillcolor": "#f1f5f9", "color": "#94a3b8", "fontcolor": "#64748b"},  # slate
-}
+def _status_style(state: str) -> dict[str, str]:
+    colours = STATUS_COLOURS[state]
+    style = {"fillcolor": colours["fill"], "color": colours["stroke"]}
+    if state == "current":
+        style["penwidth"] = "2.5"
+    return style
 
 
 def _value_style(
     v: Value, is_root: bool, show_data: bool, show_grad: bool, grad: Optional[float] = None
 ) -> dict[str, str]:
     if v.is_constant:
-        return {"label": label_text(_fmt(v.data)), "shape": "plaintext", "fontcolor": "#475569", "fontsize": "10"}
-    lines = [v.label] if v.label else []
-    if show_data:
-        lines.append(f"data {_fmt(v.data)}")
+        return {"label": label_text(short(v.data)), "shape": "plaintext", "fontcolor": "#475569", "fontsize": "10"}
+    # The first line names the node as every front end does: its label, else its formula (an op's
+    # result) or its number (a leaf, which then needs no data line).
+    lines = [v.label if v.label else name(v)]
+    if show_data and (v.label or v.parents):
+        lines.append(f"data {short(v.data)}")
     if show_grad:
-        lines.append(f"grad {_fmt(v.grad if grad is None else grad)}")
+        lines.append(f"grad {short(v.grad if grad is None else grad)}")
     fill = _ROOT if is_root else _LEAF if v.is_leaf else _PLAIN
-    style = {"label": label_text(*lines) if lines else label_text(v.op), "shape": "box", "style": "rounded,filled",
-             "fillcolor": fill}
+    style = {"label": label_text(*lines), "shape": "box", "style": "rounded,filled", "fillcolor": fill}
     if is_root:
         style["penwidth"] = "2"
     return style
@@ -254,8 +354,8 @@ def _natural(text: str) -> list[Any]:
 
 
 def _emit(dot: graphviz.Digraph, branch: dict[str, Any], counter: list[int]) -> None:
-    for name, attrs in branch["nodes"]:
-        dot.node(name, **attrs)
+    for node, attrs in branch["nodes"]:
+        dot.node(node, **attrs)
     for title, child in sorted(branch["children"].items(), key=lambda item: _natural(item[0])):
         counter[0] += 1
         with dot.subgraph(name=f"cluster_{counter[0]}") as sub:
@@ -303,11 +403,11 @@ def _draw_collapsed(
         outputs = [v for v in members if id(v) in consumed_outside and not v.is_leaf]
         lines = [title, f"{len(members)} values"]
         for v in outputs[:4]:
-            text = v.label or v.op
+            text = name(v)
             if show_data:
-                text += f"  data {_fmt(v.data)}"
+                text += f"  data {short(v.data)}"
             if show_grad:
-                text += f"  grad {_fmt(v.grad)}"
+                text += f"  grad {short(v.grad)}"
             lines.append(text)
         if len(outputs) > 4:
             lines.append(f"... {len(outputs) - 4} more outputs")

