@@ -205,6 +205,7 @@ def finish_backward(done: list["Value"], stuck: list["Value"], grads: bool) -> l
     finished = {id(v) for v in done}
     count: dict[int, int] = {}
     seen = {id(s) for s in stuck}
+    fresh: set[int] = set()  # never reached by the first walk: the first contribution sets the grad
     stack = list(stuck)
     while stack:
         for p in stack.pop()._edges[0::2]:
@@ -212,8 +213,7 @@ def finish_backward(done: list["Value"], stuck: list["Value"], grads: bool) -> l
                 count[id(p)] = count.get(id(p), 0) + 1
                 if id(p) not in seen:
                     seen.add(id(p))
-                    if grads:
-                        p.grad = 0.0  # never reached by the first walk: starts afresh
+                    fresh.add(id(p))
                     stack.append(p)
     order: list[Value] = []
     stack = [s for s in stuck if not count.get(id(s))]
@@ -225,7 +225,11 @@ def finish_backward(done: list["Value"], stuck: list["Value"], grads: bool) -> l
         pairs = iter(edges)
         for p, local in zip(pairs, pairs):
             if grads:
-                p.grad += through(v, local, g)
+                if id(p) in fresh:
+                    fresh.discard(id(p))
+                    p.grad = through(v, local, g)
+                else:
+                    p.grad += through(v, local, g)
             if p._edges:
                 left = count[id(p)] - 1
                 count[id(p)] = left

@@ -495,19 +495,10 @@ _KINDS = {"value": Value, "op": OpResult, "constant": Constant}
 
 def _table(root: Value) -> list[tuple[Any, ...]]:
     """Every node ``root`` depends on, parents first, as plain fields and parent positions."""
-    order: list[Value] = []
-    seen = {id(root)}
-    stack = [(root, False)]
-    while stack:  # depth-first, parents before children, without recursion
-        v, expanded = stack.pop()
-        if expanded:
-            order.append(v)
-            continue
-        stack.append((v, True))
-        for p in reversed(v._edges[0::2]):
-            if id(p) not in seen:
-                seen.add(id(p))
-                stack.append((p, False))
+    # graph builds on this module, so it is imported when first needed
+    from .graph import topological_order
+
+    order = topological_order(root)
     position = {id(v): i for i, v in enumerate(order)}
     kind = {Value: "value", OpResult: "op", Constant: "constant"}
     return [
