@@ -82,6 +82,7 @@ class Neuron(Module):
 
     @property
     def nin(self) -> int:
+        """How many inputs the neuron takes (one weight each)."""
         return len(self.w)
 
     def __call__(self, x: Sequence[Value]) -> Value:
@@ -133,10 +134,12 @@ class Layer(Module):
 
     @property
     def nin(self) -> int:
+        """How many inputs the layer takes: the rows of :attr:`weights`."""
         return self.neurons[0].nin
 
     @property
     def nout(self) -> int:
+        """How many neurons, so how many outputs: the columns of :attr:`weights`."""
         return len(self.neurons)
 
     @property
@@ -208,6 +211,7 @@ class MLP(Module):
 
     @property
     def nin(self) -> int:
+        """How many inputs the network takes: the first of :attr:`sizes`."""
         return self.layers[0].nin
 
     @property

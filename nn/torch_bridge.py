@@ -59,7 +59,7 @@ def to_torch(model: MLP) -> Any:
 
 
 def from_torch(module: Any) -> MLP:
-    """An :class:`MLP` with the weights of a ``torch.nn.Sequential`` of ``Linear`` layers and activations.
+    """An :class:`~nn.MLP` with the weights of a ``torch.nn.Sequential`` of ``Linear`` layers and activations.
 
     Hidden layers must share one activation (``Tanh``, ``ReLU``, ``Sigmoid`` or none); the last
     layer may have its own.
@@ -117,10 +117,12 @@ class LayerComparison:
 
     @property
     def ours_shape(self) -> tuple[int, int]:
+        """``(in, out)``: the shape of our gradient matrix, as our ``weights``."""
         return (len(self.ours), len(self.ours[0]))
 
     @property
     def torch_shape(self) -> tuple[int, int]:
+        """``(out, in)``: the shape of PyTorch's, as ``Linear.weight``."""
         return (len(self.torch), len(self.torch[0]))
 
 
@@ -191,7 +193,7 @@ def compare_with_torch(model: MLP, x: Sequence[float], target: Sequence[float], 
 
 
 def demo_comparison(net: Any) -> str:
-    """The text ``autodiff demo --torch`` prints for a :class:`nn.demo.DemoNetwork`."""
+    """The text ``autodiff demo --torch`` prints for a ``nn.demo.DemoNetwork``."""
     report = compare_with_torch(net.model, net.x, net.target, loss="mse")
     lines = [str(report), ""]
     for layer in report.layers:

@@ -1,4 +1,7 @@
-"""Every code example in the docs and the README runs; api.md documents every public name."""
+"""Every code example in the docs and the README runs.
+
+The API reference, generated from the docstrings, is built and checked by tests/test_apidocs.py.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +10,6 @@ import re
 from pathlib import Path
 
 import pytest
-
-import autodiff
-import nn
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = sorted((ROOT / "docs").glob("*.md")) + [ROOT / "README.md"]
@@ -41,21 +41,6 @@ def test_every_example_runs(page, tmp_path, monkeypatch):
             assert result.failed == 0, f"{page.name} block {i} failed (see the output above)"
         else:
             exec(compile(code, f"{page.name}[{i}]", "exec"), namespace)
-
-
-def test_api_md_documents_every_public_name():
-    text = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
-    for module, names in [("autodiff", autodiff.__all__), ("nn", nn.__all__)]:
-        for name in names:
-            assert re.search(rf"`{module}\.{re.escape(name)}\b", text), f"{module}.{name} is not in docs/api.md"
-
-
-def test_every_public_name_has_a_docstring():
-    for module in (autodiff, nn):
-        for name in module.__all__:
-            obj = getattr(module, name)
-            if callable(obj) or isinstance(obj, type):
-                assert (obj.__doc__ or "").strip(), f"{module.__name__}.{name} has no docstring"
 
 
 def test_readme_opens_with_the_two_commands():
