@@ -31,19 +31,24 @@ whose value depends on their operand (``relu``) are replayed faithfully.
 from __future__ import annotations
 
 import ast
+import builtins
 import math
 import re
 import weakref
-from typing import Any, Callable, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
 
+from . import fmt
 from .graph import _release_order
-from .ops import NAMESPACE, RULES, DomainError
+from .ops import NAMESPACE, RULES, DomainError, Rule
 from .state import current as _switches
 from .value import Value, _real
 
+if TYPE_CHECKING:
+    from .render import Graph
+
 __all__ = ["compile", "Program", "Instruction"]
 
-_compile = compile  # the builtin, before this module's compile() shadows it
+_compile = builtins.compile  # this module's compile() shadows the builtin
 
 
 class Instruction:
@@ -58,20 +63,44 @@ class Instruction:
         return f"Instruction({self.op!r}, {self.operands}, out={self.out})"
 
 
-_GATE = re.compile(r"^1\.0 if (.+) else (.+)$")
+#: An inlined value nests at most this many ops deep inside its consumer's line; deeper, it is
+#: written to a variable of its own. (A chain of single-use values, ``v = v * 0.999 + w`` a
+#: thousand times, would otherwise become one expression nested a thousand deep, which Python
+#: refuses to compile.)
+MAX_INLINE_DEPTH = 8
+#: Terms per statement in a long sum (a wide ``sum`` node, a node's many gradient contributions):
+#: a sum of n terms nests n deep, so longer ones continue in the next statement, left to right.
+SUM_CHUNK = 64
+
+_SLOT_NAME = re.compile(r"\bs(\d+)\b")  # a slot's variable in our own generated code (never rule text)
 
 
-def _times(local: str, g: str) -> str:
-    """The text of ``local * g``, without multiplying by a literal 1 (the result is the same float):
-    ``1.0 if C else Y`` (relu's slope) becomes ``g if C else Y * g``."""
-    if local == "1.0":
+def _send(rule: Rule, k: int, local: str, g: str, names: dict[str, str]) -> str:
+    """The text of what operand ``k`` of a ``rule`` node receives when the node's gradient is ``g``:
+    ``local * g``, read off the rule's fields. A constant slope of 1 or -1 sends ``g`` or ``-g``
+    (the same floats); a gate (relu) sends ``g`` where it is open and 0.0 where it is closed, even
+    when ``g`` is infinite, as the eager engine does (``0.0 * inf`` would be nan). A slope that is
+    a plain number only at this node (``x * 1.0``: the constant operand itself) counts as constant."""
+    constant = rule.local_constants[0 if rule.join is not None else k]
+    if constant is None:
+        constant = _number(local)
+    if constant == 1.0:
         return g
-    if local == "-1.0":
+    if constant == -1.0:
         return f"-{g}"
-    gate = _GATE.match(local)
-    if gate:
-        return f"({g} if {gate.group(1)} else ({gate.group(2)}) * {g})"
+    if rule.gate is not None:
+        return f"({g} if {rule.substitute(rule.gate, names)} else 0.0)"
+    if constant is not None:
+        return f"{_literal(constant)} * {g}"
     return f"({local}) * {g}"
+
+
+def _number(text: str) -> float | None:
+    """The number ``text`` is, if it is a plain number literal (as :func:`_literal` writes them)."""
+    try:
+        return float(text)
+    except ValueError:
+        return None
 
 
 def _fold(condition: str) -> Optional[str]:
@@ -143,8 +172,8 @@ class Program:
     def _name(self, i: int) -> str:
         v = self.slots[i]
         if v.is_constant:
-            return f"{v.data:g}"
-        return v.label or self._display.get(i, f"%{i}")
+            return fmt.number(v.data)
+        return fmt.printable(v.label) if v.label else self._display.get(i, f"%{i}")
 
     def __str__(self) -> str:
         names = ", ".join(self._name(self._slot[id(x)]) for x in self.inputs)
@@ -152,7 +181,7 @@ class Program:
         lines = [f"program({names}{'; params ' + params if params else ''}):"]
         for ins in self.instructions:
             rule = RULES[ins.op]
-            k = f"{ins.arg:g}" if ins.arg is not None else "k"
+            k = fmt.number(ins.arg) if ins.arg is not None else "k"
             lines.append(f"  {self._name(ins.out)} = {rule.formula([self._name(o) for o in ins.operands], k)}")
         lines.append("  return " + ", ".join(self._name(self._slot[id(o)]) for o in self.outputs))
         return "\n".join(lines)
@@ -166,9 +195,11 @@ class Program:
         return _literal(v.data) if v.is_constant else f"s{i}"
 
     def _forward_lines(self, anomaly: bool, indent: str, inline: frozenset[int] = frozenset()) -> list[str]:
-        """Forward code, one line per op; the ops in ``inline`` are written into their consumer's line."""
+        """Forward code, one line per op; the ops in ``inline`` are written into their consumer's line
+        (at most :data:`MAX_INLINE_DEPTH` deep), and a sum of many terms over several lines."""
         lines = []
         written: dict[int, str] = {}
+        depth: dict[int, int] = {}  # how many ops deep each inlined text nests
 
         def ref(o: int) -> str:
             return written[o] if o in written else self._ref(o)
@@ -181,33 +212,40 @@ class Program:
                 folded = _fold(condition)
                 if folded is not None:
                     lines.append(f"{indent}if {folded}: _program()._domain_error({k}, ({', '.join(refs)},))")
-            value = rule.value_expr(refs, arg, f"s{ins.out}")
-            if ins.out in inline:
-                written[ins.out] = f"({value})"
-                continue
-            lines.append(f"{indent}s{ins.out} = {value}")
+            out = f"s{ins.out}"
+            if ins.out in inline and len(refs) <= SUM_CHUNK:
+                nesting = 1 + max((depth.get(o, 0) for o in ins.operands), default=0)
+                if nesting <= MAX_INLINE_DEPTH:
+                    written[ins.out] = f"({rule.value_expr(refs, arg, out)})"
+                    depth[ins.out] = nesting
+                    continue
+            if rule.join is not None and len(refs) > SUM_CHUNK:  # left to right, as one long sum would add
+                for start in range(0, len(refs), SUM_CHUNK):
+                    head = [] if start == 0 else [out]
+                    lines.append(f"{indent}{out} = {rule.value_expr(head + refs[start:start + SUM_CHUNK], arg, out)}")
+            else:
+                lines.append(f"{indent}{out} = {rule.value_expr(refs, arg, out)}")
             if anomaly:
-                lines.append(f"{indent}if not _finite(s{ins.out}): _program()._bad_value({k}, s{ins.out})")
+                lines.append(f"{indent}if not _finite({out}): _program()._bad_value({k}, {out})")
         return lines
 
     def _inlinable(self, backward_lines: list[str]) -> frozenset[int]:
-        """Ops whose value only feeds one operand of one later op, once, and nothing else."""
+        """Ops whose value only feeds one operand of one later op, read once there, and nothing else
+        (not the backward code, not the outputs)."""
         uses: dict[int, int] = {}
         for ins in self.instructions:
             for o in ins.operands:
                 uses[o] = uses.get(o, 0) + 1
-        needed = {int(m) for line in backward_lines for m in re.findall(r"\bs(\d+)\b", line)}
+        needed = {int(m) for line in backward_lines for m in _SLOT_NAME.findall(line)}
         needed.update(self._slot[id(o)] for o in self.outputs)
-        single_use_in_text: set[int] = set()
+        read_once: set[int] = set()
         for ins in self.instructions:
             rule = RULES[ins.op]
             if rule.checks:
-                continue  # a checked operand is read twice
-            markers = [f"@{n}@" for n in range(len(ins.operands))]
-            text = rule.value_expr(markers, "k", "out")
-            single_use_in_text.update(o for m, o in zip(markers, ins.operands) if text.count(m) == 1)
+                continue  # a checked operand is read by its check too
+            read_once.update(o for n, o in enumerate(ins.operands) if rule.reads(min(n, rule.arity - 1)) == 1)
         produced = {ins.out for ins in self.instructions}
-        return frozenset(i for i in produced if uses.get(i) == 1 and i not in needed and i in single_use_in_text)
+        return frozenset(i for i in produced if uses.get(i) == 1 and i not in needed and i in read_once)
 
     def _backward_lines(
         self, anomaly: bool, indent: str, seed: str, inputs: bool = True, into: Optional[dict[int, str]] = None
@@ -236,16 +274,17 @@ class Program:
         # An intermediate node's contributions are written as one sum, left to right as eager adds
         # them, just before the node's own turn: one statement instead of one per contribution.
         pending: dict[int, list[str]] = {}
+        shared: dict[int, str] = {}  # a slot whose one contribution is its consumer's gradient as is
         for i in self._backward_order:
             terms = pending.pop(i, None)
             if terms is not None:
-                if len(terms) == 1 and incoming[i] == 1 and re.fullmatch(r"g\d+", terms[0]):
-                    name[i] = terms[0]  # a + operand's only contribution: share the consumer's variable
+                if len(terms) == 1 and incoming[i] == 1 and i in shared:
+                    name[i] = shared[i]  # a + operand's only contribution: share the consumer's variable
                 else:
                     name[i] = f"g{i}"
-                    for start in range(0, len(terms), 64):  # chunks keep the expression shallow
+                    for start in range(0, len(terms), SUM_CHUNK):  # chunks keep the expression shallow
                         head = [] if start == 0 else [f"g{i}"]
-                        lines.append(f"{indent}g{i} = {' + '.join(head + terms[start:start + 64])}")
+                        lines.append(f"{indent}g{i} = {' + '.join(head + terms[start:start + SUM_CHUNK])}")
             if i not in producer or i not in name:
                 continue
             k, ins = producer[i]
@@ -254,20 +293,24 @@ class Program:
                 lines.append(f"{indent}if not _finite({g}): _program()._bad_grad({k}, {g})")
             rule = RULES[ins.op]
             arg = _literal(ins.arg) if ins.arg is not None else "None"
-            locals_ = rule.local_exprs([self._ref(o) for o in ins.operands], arg, f"s{ins.out}")
-            for operand, local in zip(ins.operands, locals_):
+            refs = [self._ref(o) for o in ins.operands]
+            locals_ = rule.local_exprs(refs, arg, f"s{ins.out}")
+            names = dict(zip(rule.operands, refs), k=arg, out=f"s{ins.out}")
+            for n, (operand, local) in enumerate(zip(ins.operands, locals_)):
                 if operand not in live:
                     continue
-                term = _times(local, g)
+                term = _send(rule, n, local, g, names)
                 if anomaly and term not in (g, f"-{g}"):  # as eager anomaly mode: check each edge's amount
                     lines.append(f"{indent}_c = {term}")
                     lines.append(f"{indent}if not _finite(_c): _program()._bad_edge({k}, {operand}, _c)")
                     term = "_c"
                 if operand in producer and operand not in name and not anomaly:
                     pending.setdefault(operand, []).append(term)
+                    if term == g:
+                        shared[operand] = g
                 elif operand in name:
                     lines.append(f"{indent}{name[operand]} += {term}")
-                elif local == "1.0" and incoming[operand] == 1:
+                elif term == g and incoming[operand] == 1:
                     name[operand] = g
                 else:
                     name[operand] = f"g{operand}"
@@ -329,6 +372,17 @@ class Program:
             raise ValueError(f"kind must be 'forward', 'backward' or 'batch', not {kind!r}")
         self._build(kind, False)
         return self._text[(kind, False)]
+
+    def draw(self, **options: Any) -> "Graph":
+        """The traced graph drawn: :func:`autodiff.draw` of the outputs, with its ``options``.
+
+        >>> prog = compile(lambda xs: xs[0] * 2, 1)
+        >>> "x[0]" in prog.draw().source
+        True
+        """
+        from .render import draw
+
+        return draw(list(self.outputs), **options)
 
     # -- errors that name the op and the labels --------------------------------------------------
     def _operands_text(self, k: int, values: Optional[Sequence[float]] = None) -> str:
@@ -403,14 +457,33 @@ class Program:
         rows is added to each parameter's ``.grad``: one call is one training step's gradient.
         """
         run = self._build("batch", _switches().anomaly)
+        rows = self._rows(rows)
         try:
             return run(rows, self.params, float(seed))  # type: ignore[no-any-return]
         except (ValueError, TypeError):
-            for i, row in enumerate(rows):  # a bad row fails deep in the generated code: say which, clearly
-                self._check_inputs(row)
-                for x in row:
-                    _real(x, f"row {i}: an input")
+            self._check_rows(rows)  # a row of the wrong length fails deep in the generated code: say which
             raise
+
+    def _rows(self, rows: Sequence[Sequence[float]]) -> Sequence[Sequence[float]]:
+        """``rows`` as they are when every number is a float (the fast case), else every number
+        converted as a single call converts its inputs: a bool or a string is refused, naming its
+        row and column, and an int becomes a float (int arithmetic would round differently)."""
+        if not isinstance(rows, (list, tuple)):
+            rows = list(rows)
+        try:
+            if all(type(x) is float for row in rows for x in row):
+                return rows
+        except TypeError:  # a row that is not a sequence: said below
+            pass
+        self._check_rows(rows)
+        return [[_real(x, f"row {i}, column {j}") for j, x in enumerate(row)] for i, row in enumerate(rows)]
+
+    def _check_rows(self, rows: Sequence[Sequence[float]]) -> None:
+        for i, row in enumerate(rows):
+            try:
+                self._check_inputs(row)
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"row {i}: {exc}") from None
 
 
 def compile(

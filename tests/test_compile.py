@@ -152,7 +152,7 @@ def test_program_prints_like_a_jaxpr_and_draws():
     assert text.splitlines()[0] == "program(x[0]; params w):"
     assert "= x[0] * w" in text and "tanh(" in text and text.splitlines()[-1].startswith("  return")
     assert "def forward" in prog.source() and "def batch" in prog.source("batch")
-    svg = autodiff.draw(prog).svg()
+    svg = prog.draw().svg()
     assert "x[0]" in svg and "tanh" in svg
 
 
