@@ -1,11 +1,16 @@
 """Sphinx configuration: the API reference, generated from the docstrings, and the Markdown pages.
 
-Build it (``pip install -e ".[docs]"``) with warnings as errors, as tests/test_apidocs.py does::
+Build it (``pip install -e ".[docs]"``) afresh with warnings as errors, as tests/test_apidocs.py does::
 
-    python -m sphinx -W --keep-going -b html docs docs/_build
+    python -m sphinx -E -W --keep-going -b html docs docs/_build
 
 and open docs/_build/index.html. The build fails on a broken cross-reference (``nitpicky``), on
-a public name with no docstring, and on a public module that no page documents (see ``setup``).
+a public name with no docstring (a module, class, function, method or property; data needs a
+``#:`` comment), and on a public module that no page documents (see ``setup``).
+
+Each public module has a page under reference/ holding ``.. public-module:: NAME`` (a directive
+defined here): every name of the module's ``__all__`` is documented once, on the page of the
+public module nearest to where it is defined, and its other public names link there.
 """
 
 from __future__ import annotations
@@ -221,7 +226,7 @@ def _allow_broken(app: Sphinx, domain: Any, node: nodes.Element) -> bool | None:
 def _orphan(app: Sphinx, doctree: nodes.document) -> None:
     """Every page but the root is an "orphan": the Markdown pages link each other as they do on
     GitHub (docs/index.md lists them all), so they are pages of the site without being entries of
-    a table of contents. (Sphinx 7.3 and later could say this with suppress_warnings.)"""
+    a table of contents (the root, docs/index.md, has none)."""
     if app.env.docname != app.config.root_doc:
         app.env.metadata[app.env.docname]["orphan"] = True
 

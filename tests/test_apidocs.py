@@ -76,15 +76,15 @@ def sphinx(source: Path, out: Path, **settings: list[str]) -> tuple[int, str]:
     return status, warnings.read_text(encoding="utf-8") if warnings.exists() else ""
 
 
-def inventory(path: Path) -> dict[str, set[str]]:
-    """objects.inv read by hand: each documented name with its kinds (``py:class``, ...)."""
+def inventory(path: Path) -> dict[str, dict[str, str]]:
+    """objects.inv read by hand: each documented name, its kinds (``py:class``, ...) and their pages."""
     header, _, _, _, body = path.read_bytes().split(b"\n", 4)
     assert header.startswith(b"# Sphinx inventory version 2"), header
-    entries: dict[str, set[str]] = {}
+    entries: dict[str, dict[str, str]] = {}
     for line in zlib.decompress(body).decode("utf-8").splitlines():
         match = re.match(r"(.+?)\s+(\S+:\S+)\s+(-?\d+)\s+(\S*)\s+(.*)", line)
         assert match, line
-        entries.setdefault(match[1], set()).add(match[2])
+        entries.setdefault(match[1], {})[match[2]] = match[4].replace("$", match[1])
     return entries
 
 
@@ -120,12 +120,18 @@ def test_every_public_name_has_an_entry(reference):
     entries = inventory(reference[2] / "objects.inv")
     for module, name, obj in public_names():
         full = f"{module}.{name}"
+        kinds = set(entries.get(full, ())) - {"py:module"}
         if inspect.ismodule(obj) or full in PUBLIC_MODULES:
             # a submodule, or a name that is also a module's (the function autodiff.compile)
-            assert full in entries and "py:module" in entries[full], full
-        if not inspect.ismodule(obj):
+            assert "py:module" in entries.get(full, {}), full
+        if inspect.ismodule(obj):
+            continue
+        if full in PUBLIC_MODULES:  # then it is found under another of its names
             kinds = {kind for other in names_of(obj) for kind in entries.get(other, ()) if kind != "py:module"}
-            assert kinds, f"{full} has no entry in the reference"
+        assert kinds, f"{full} has no entry in the reference"
+        # one full entry, whichever of its names it has: the others link to it
+        pages = {entries[other][kind] for other in names_of(obj) for kind in entries.get(other, {}) if kind in kinds}
+        assert len(pages) == 1, (full, pages)
 
 
 def test_every_public_method_and_property_has_an_entry(reference):
@@ -234,12 +240,23 @@ def probe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, parts: dic
 
 
 def test_a_documented_module_builds(tmp_path, monkeypatch):
-    source = probe(tmp_path, monkeypatch, "apidocs_probe_good", GOOD)
-    status, warnings = sphinx(source, tmp_path / "out", apidocs_modules=["apidocs_probe_good"])
+    good, api = "apidocs_probe_good", "apidocs_probe_api"
+    source = probe(tmp_path, monkeypatch, good, GOOD)
+    # A second public module that re-exports a name: it links to the one full entry, under its own
+    # name too, and a short reference (.area) is not made ambiguous by that second name.
+    (source / f"{api}.py").write_text(
+        f'"""Re-exports :func:`{api}.area`, also known as :func:`.area`."""\n\n'
+        f"from {good} import area\n\n__all__ = [\"area\"]\n",
+        encoding="utf-8",
+    )
+    (source / "index.rst").write_text(f"Probe\n=====\n\n.. public-module:: {good}\n\n.. public-module:: {api}\n")
+    monkeypatch.delitem(sys.modules, api, raising=False)
+    status, warnings = sphinx(source, tmp_path / "out", apidocs_modules=[good, api])
     assert (status, warnings) == (0, "")
     entries = inventory(tmp_path / "out" / "html" / "objects.inv")
-    assert {"apidocs_probe_good.Widget.grow", "apidocs_probe_good.LIMIT"} <= set(entries)
-    assert "apidocs_probe_good._private" not in entries and "apidocs_probe_good.Widget._helper" not in entries
+    assert {f"{good}.Widget.grow", f"{good}.Widget.side_length", f"{good}.LIMIT"} <= set(entries)
+    assert f"{good}._private" not in entries and f"{good}.Widget._helper" not in entries
+    assert entries[f"{api}.area"] == entries[f"{good}.area"] == {"py:function": f"index.html#{good}.area"}
 
 
 def test_each_fault_fails_the_build(tmp_path, monkeypatch):
