@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Union, cast
 from . import fmt, state
 from .ops import NAMESPACE, RULES, Rule
 
-__all__ = ["Value", "RemovableHandle"]
+__all__ = ["Value", "RemovableHandle", "op_source"]
 
 Number = Union[int, float]
 Operand = Union["Value", int, float]
@@ -130,8 +130,8 @@ def _node_source(name: str, params: str, prologue: list[str], op: str, edges: st
     return "\n".join(lines) + "\n"
 
 
-def _op_source(rule: Rule) -> str:
-    """The Value method for ``rule``: coerce the operand, check the domain, make the node."""
+def op_source(rule: Rule) -> str:
+    """The source of the Value method for ``rule``: coerce the operand, check the domain, make the node."""
     binary = rule.arity == 2
     names = ["a", "b"] if binary else ["a"]
     prologue = []
@@ -471,7 +471,7 @@ for _rule in RULES.values():
     if _rule.join is not None:
         _NAMESPACE[f"_{_rule.name}_node"] = _define(_join_source(_rule), f"_{_rule.name}_node")
     elif _rule.method is not None:
-        _method = _define(_op_source(_rule), f"Value.{_rule.method}")
+        _method = _define(op_source(_rule), f"Value.{_rule.method}")
         _method.__qualname__ = f"Value.{_rule.method}"
         _method.__doc__ = (f"The {_rule.name!r} op: {_rule.formula(['self', 'other'][: _rule.arity])} "
                            f"(generated from RULES[{_rule.name!r}]).")

@@ -40,9 +40,16 @@ def random_graph(seed: int) -> tuple[Value, list[Value]]:
     for _ in range(rng.randint(1, 40)):
         pick = lambda: nodes[-rng.randint(1, min(len(nodes), 6))]  # noqa: E731 - recent nodes: many shared
         kind = rng.choice(["+", "-", "*", "/", "neg", "exp", "log", "tanh", "sigmoid", "relu", "**", "pow", "sum",
-                           "const", "repeat"])
+                           "const", "repeat", "any rule"])
         try:
-            if kind == "+":
+            if kind == "any rule":  # every row with a method, so that a new op is walked too
+                rule = rng.choice([r for r in autodiff.RULES.values() if r.method])
+                method = getattr(Value, rule.method)
+                if rule.constant:
+                    v = method(pick(), rng.choice([2.0, 3.0, -1.0]))
+                else:
+                    v = method(*[pick() for _ in rule.operands])
+            elif kind == "+":
                 v = pick() + pick()
             elif kind == "-":
                 v = pick() - pick()
