@@ -77,6 +77,11 @@ _NEED_DOCS = {"module", "class", "exception", "function", "method", "property", 
 _AUTO = {"class": "autoclass", "exc": "autoexception", "func": "autofunction", "data": "autodata"}
 
 
+def _modules(config: Any) -> list[str]:
+    """``apidocs_modules`` (``-D apidocs_modules=a,b`` gives ``a,b``; an empty one, nothing)."""
+    return [module for module in config.apidocs_modules if module]
+
+
 def _public(fullname: str) -> bool:
     return not any(part.startswith("_") for part in fullname.split("."))
 
@@ -161,12 +166,12 @@ class PublicModule(SphinxDirective):
         elsewhere, aliases = [], []
         for name in _exports(module):
             obj = getattr(importlib.import_module(module), name)
-            home = _home(self.config.apidocs_modules, module, name)
+            home = _home(_modules(self.config), module, name)
             if inspect.ismodule(obj):
                 elsewhere.append(f":mod:`{name} <{obj.__name__}>`")
             elif home != module:
                 elsewhere.append(f":{_role(obj)}:`{name} <{home}.{name}>`")
-                if f"{module}.{name}" not in self.config.apidocs_modules:
+                if f"{module}.{name}" not in _modules(self.config):
                     aliases.append((f"{module}.{name}", f"{home}.{name}"))
             else:
                 lines += self._entry(module, name, obj)
@@ -254,7 +259,7 @@ def _add_aliases(app: Sphinx, env: Any) -> None:
 def _check_coverage(app: Sphinx, env: Any) -> None:
     """Fail the build on a public module that no page documents."""
     documented = env.domains["py"].modules
-    for module in app.config.apidocs_modules:
+    for module in _modules(app.config):
         if module not in documented:
             logger.warning("public module %s has no page (a page under reference/ with "
                            "`.. public-module:: %s`)", module, module, type="apidocs", subtype="coverage")
