@@ -3,19 +3,26 @@
 It lives at the top of the stack, beside the ``nn`` package it needs (``autodiff`` itself never
 imports ``nn``). Every subcommand works on the 2-3-2 demo network, shaped by ``--seed``,
 ``--activation``, ``--x`` and ``--target``; ``trace``, ``render``, ``debug`` and ``html`` also take a
-formula with ``--expr`` and ``--set``. Bad arguments exit with status 2 and one line on stderr.
+formula with ``--expr`` and ``--set``.
+
+Exit status: 0 when done; 2, with one line on stderr, for bad input (an argument, a formula, a
+formula outside its domain at the given numbers); 1, with one line, when a file cannot be written,
+Graphviz cannot render, or an optional dependency is missing. Anything else is a bug in the
+library and ends in its traceback (status 1), never disguised as a usage error.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import sys
 from pathlib import Path
-from typing import NoReturn, Optional, Sequence
+from typing import Iterator, NoReturn, Optional, Sequence, Union
 
 import autodiff
-from autodiff.expr import ExprError, build_expression
+from autodiff import fmt
+from autodiff.expr import FUNCTIONS, ExprError, build_expression
 
 from . import demo
 from .layers import MLP
@@ -25,6 +32,29 @@ __all__ = ["main", "build_parser"]
 
 class UsageError(Exception):
     """A bad argument found after parsing: exit 2 with this one line."""
+
+
+class CannotWrite(Exception):
+    """A file the command was asked to write could not be written: exit 1, naming the file."""
+
+    def __init__(self, path: Union[str, Path], reason: str) -> None:
+        super().__init__(f"cannot write {fmt.printable(str(path))}: {reason}")
+
+
+class MissingDependency(Exception):
+    """An optional dependency a subcommand's option needs is not installed: exit 1 with this line."""
+
+
+@contextlib.contextmanager
+def _writing(path: Union[str, Path]) -> Iterator[None]:
+    """Writing ``path``: an OSError (no such directory, a full disk) becomes one line naming it.
+
+    The error of a failed write often has no file name of its own (a full disk fails at the
+    write, not the open), so the name comes from here, or from the error when it has one."""
+    try:
+        yield
+    except OSError as exc:
+        raise CannotWrite(exc.filename or path, exc.strerror or str(exc)) from None
 
 
 class _Parser(argparse.ArgumentParser):
@@ -62,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--renderer", choices=list(autodiff.render.RENDERERS), help="Graphviz engine (default: first installed)")
     formula = _Parser(add_help=False)
     group = formula.add_argument_group("a formula instead of the network")
-    group.add_argument("--expr", metavar="TEXT", help='for example "tanh(a*b + c)"; functions: exp log tanh sigmoid relu')
+    group.add_argument("--expr", metavar="TEXT", help=f'for example "tanh(a*b + c)"; functions: {" ".join(FUNCTIONS)}')
     group.add_argument("--set", nargs="+", type=_assignment, metavar="NAME=NUMBER", default=[], help="input values: a=2 b=-3")
 
     parser = _Parser(prog="autodiff", description="A scalar autograd engine where every number of backprop can be seen.")
@@ -110,14 +140,21 @@ def _network(args: argparse.Namespace, backward: bool = True) -> demo.DemoNetwor
 
 
 def _formula(args: argparse.Namespace, backward: bool = True) -> tuple[autodiff.Value, dict[str, autodiff.Value]]:
-    if not args.expr:
+    if args.expr is None:
         raise UsageError("--set goes with --expr")
+    if not args.expr.strip():
+        raise UsageError('--expr: the expression is empty; give a formula, for example --expr "tanh(a*b + c)"')
     values = dict(args.set)
     if len(values) != len(args.set):
         raise UsageError("a name is set twice in --set")
-    root, inputs = build_expression(args.expr, values)
-    if backward:
-        root.backward()
+    try:
+        root, inputs = build_expression(args.expr, values)
+        if backward:
+            root.backward()
+    except ExprError:
+        raise
+    except (ValueError, ArithmeticError) as exc:  # the formula outside an op's domain at these numbers: log(-1), 1/0
+        raise UsageError(str(exc)) from None
     return root, inputs
 
 
@@ -152,7 +189,18 @@ def _find(root: autodiff.Value, name: str, what: str, model: Optional[MLP] = Non
 
 
 # -- subcommands ------------------------------------------------------------------------------
+def _torch_installed() -> bool:
+    try:
+        import torch  # noqa: F401  (only whether it imports)
+    except ImportError:
+        return False
+    return True
+
+
 def _demo(args: argparse.Namespace) -> int:
+    if args.torch and not _torch_installed():  # said before anything is printed
+        raise MissingDependency("--torch compares with PyTorch, which is not installed: pip install torch "
+                                "(or the project's torch extra)")
     net = _network(args)
     print(demo.report(net))
     if args.torch:
@@ -160,7 +208,8 @@ def _demo(args: argparse.Namespace) -> int:
 
         print()
         print(demo_comparison(net))
-    written = demo.write_files(net, Path(args.out), renderer=args.renderer)
+    with _writing(args.out):
+        written = demo.write_files(net, Path(args.out), renderer=args.renderer)
     print()
     print(f"Wrote {len(written)} files to {args.out}/:")
     for path in written:
@@ -191,15 +240,19 @@ def _trace(args: argparse.Namespace) -> int:
     t = autodiff.trace(root, wrt)
     print(t.explain(max_paths=args.max_paths))
     if args.svg:
-        t.draw(renderer=args.renderer).save(args.svg)
-        print(f"wrote {args.svg}")
+        drawing = t.draw(renderer=args.renderer)
+        with _writing(args.svg):
+            drawing.save(args.svg)
+        print(f"wrote {fmt.printable(args.svg)}")
     return 0
 
 
 def _render(args: argparse.Namespace) -> int:
     root, _ = _root(args)
     graph = autodiff.draw(root, show_local=args.show_local, collapse=args.collapse or False, renderer=args.renderer)
-    print(f"wrote {graph.save(args.out)}")
+    with _writing(args.out):
+        written = graph.save(args.out)
+    print(f"wrote {fmt.printable(str(written))}")
     return 0
 
 
@@ -212,8 +265,10 @@ def _debug(args: argparse.Namespace) -> int:
 
 def _html(args: argparse.Namespace) -> int:
     root, _ = _root(args, backward=False)
-    Path(args.out).write_text(autodiff.page_html(root, renderer=args.renderer), encoding="utf-8")
-    print(f"wrote {args.out}")
+    page = autodiff.page_html(root, renderer=args.renderer)
+    with _writing(args.out):
+        Path(args.out).write_text(page, encoding="utf-8")
+    print(f"wrote {fmt.printable(args.out)}")
     return 0
 
 
@@ -225,20 +280,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.print_help()
         return 0
     prog = f"autodiff {args.command}"
+    # Only errors about the user's input or environment are caught, each where it can arise;
+    # anything else is a bug and keeps its traceback.
     try:
         return int(args.run(args) or 0)
-    except (UsageError, ExprError, KeyError) as exc:
-        message = exc.args[0] if exc.args else str(exc)
-        print(f"{prog}: error: {message}", file=sys.stderr)
+    except (UsageError, ExprError) as exc:
+        print(f"{prog}: error: {fmt.printable(str(exc))}", file=sys.stderr)
         return 2
-    except (ValueError, ArithmeticError) as exc:  # a formula outside an op's domain: log(-1), 1/0
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 2
-    except (autodiff.RenderError, autodiff.RendererNotAvailable, ImportError) as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(f"{prog}: error: cannot write: {exc.strerror or exc} ({exc.filename})", file=sys.stderr)
+    except (CannotWrite, MissingDependency, autodiff.RenderError, autodiff.RendererNotAvailable) as exc:
+        print(f"{prog}: error: {fmt.printable(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

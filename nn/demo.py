@@ -13,12 +13,13 @@ h1[2]                5             6
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import autodiff
-from autodiff import Value
+from autodiff import Value, fmt
 
 from . import reference
 from .layers import MLP
@@ -56,10 +57,10 @@ def build(
 
 
 def matrix_text(title: str, rows: Sequence[Sequence[float]], row_names: Sequence[str], col_names: Sequence[str]) -> str:
-    """A labelled matrix, its shape in the title; numbers to 6 significant digits."""
+    """A labelled matrix, its shape in the title; numbers as results are written (:func:`autodiff.fmt.number`)."""
     lines = [f"{title} ({len(rows)}x{len(rows[0])})", " " * 8 + "".join(f"{c:>14}" for c in col_names)]
     for name, row in zip(row_names, rows):
-        lines.append(f"{name:<8}" + "".join(f"{v:>14.6g}" for v in row))
+        lines.append(f"{name:<8}" + "".join(f"{fmt.number(v):>14}" for v in row))
     return "\n".join(lines)
 
 
@@ -85,7 +86,7 @@ def report(net: DemoNetwork, traced: str = "W1[0][2]") -> str:
     ] + [abs(a - b) for layer, theirs in zip(m.layers, ref.bias_grads) for a, b in zip(layer.bias_grads(), theirs)]
     parts = [
         f"2-3-2 network: MLP(2, [3, 2], activation={net.activation!r}, seed={net.seed}), linear output layer",
-        f"input x = {net.x}, target t = {net.target}, loss = mean squared error = {net.loss.data:.6g}",
+        f"input x = {net.x}, target t = {net.target}, loss = mean squared error = {fmt.number(net.loss.data)}",
         "",
         "Weights are stored rows = source neuron, columns = destination neuron.",
         "",
@@ -102,7 +103,7 @@ def report(net: DemoNetwork, traced: str = "W1[0][2]") -> str:
         f"the hidden layer receives W_jk . delta (3x2 times 2 = a 3-vector), times {net.activation}'(z1) gives",
         "delta_hidden, and dW_ij = outer(x, delta_hidden): a 2x3 matrix.",
         "",
-        f"nn.reference (matrix rules on plain floats) agrees: max |difference| = {max(diffs):.3g} "
+        f"nn.reference (matrix rules on plain floats) agrees: max |difference| = {fmt.number(max(diffs))} "
         f"over {len(diffs)} weight and bias gradients",
         "",
         f"One entry traced, {traced}:",
@@ -111,19 +112,37 @@ def report(net: DemoNetwork, traced: str = "W1[0][2]") -> str:
     return "\n".join(parts)
 
 
+@contextlib.contextmanager
+def _naming(path: Path) -> Iterator[None]:
+    """An OSError while writing ``path`` names it (a full disk fails at the write, with no file name)."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is None:
+            exc.filename = str(path)
+        raise
+
+
 def write_files(net: DemoNetwork, out_dir: Path, renderer: str | None = None) -> list[Path]:
-    """``graph.svg``, one ``trace-W1-0-2.svg`` per weight entry (12), and ``backprop.html``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = [autodiff.draw(net.loss, renderer=renderer).save(out_dir / "graph.svg", renderer)]
+    """``graph.svg``, one ``trace-W1-0-2.svg`` per weight entry (12), and ``backprop.html``.
+    A file that cannot be written raises the OSError, with that file's name."""
+    with _naming(out_dir):
+        out_dir.mkdir(parents=True, exist_ok=True)
+    graph = autodiff.draw(net.loss, renderer=renderer)
+    with _naming(out_dir / "graph.svg"):
+        written = [graph.save(out_dir / "graph.svg", renderer)]
     for layer in net.model.layers:
         for row in layer.weights:
             for w in row:
                 svg = autodiff.trace(net.loss, w).svg(renderer=renderer)
                 path = out_dir / trace_file_name(w.label)
-                path.write_text(svg, encoding="utf-8")
+                with _naming(path):
+                    path.write_text(svg, encoding="utf-8")
                 written.append(path)
     page = out_dir / "backprop.html"
     fresh = build(net.seed, net.activation, net.x, net.target, backward=False)  # step through a first backward
-    page.write_text(autodiff.page_html(fresh.loss, title="The 2-3-2 network: backprop step by step", renderer=renderer), encoding="utf-8")
+    html = autodiff.page_html(fresh.loss, title="The 2-3-2 network: backprop step by step", renderer=renderer)
+    with _naming(page):
+        page.write_text(html, encoding="utf-8")
     written.append(page)
     return written
