@@ -238,12 +238,16 @@ class Program:
                 uses[o] = uses.get(o, 0) + 1
         needed = {int(m) for line in backward_lines for m in _SLOT_NAME.findall(line)}
         needed.update(self._slot[id(o)] for o in self.outputs)
+        reads: dict[str, tuple[int, ...]] = {}  # each op's reads of each operand, asked once per op
         read_once: set[int] = set()
         for ins in self.instructions:
             rule = RULES[ins.op]
             if rule.checks:
                 continue  # a checked operand is read by its check too
-            read_once.update(o for n, o in enumerate(ins.operands) if rule.reads(min(n, rule.arity - 1)) == 1)
+            if ins.op not in reads:
+                reads[ins.op] = tuple(rule.reads(n) for n in range(rule.arity))
+            counts = reads[ins.op]
+            read_once.update(o for n, o in enumerate(ins.operands) if counts[min(n, len(counts) - 1)] == 1)
         produced = {ins.out for ins in self.instructions}
         return frozenset(i for i in produced if uses.get(i) == 1 and i not in needed and i in read_once)
 
