@@ -8,9 +8,10 @@
 0.8399
 """
 
-from .checks import detect_anomaly, gradcheck
+from .checks import detect_anomaly, gradcheck, gradgradcheck
 from .compile import Program, compile
 from .debug import Debugger, StepRecord, page_html, record_steps, stepper
+from .forward import Jacobian, forward_steps, jacobian, jvp
 from .graph import (
     Contribution,
     Step,
@@ -22,6 +23,7 @@ from .graph import (
     topological_order,
     walk,
 )
+from .higher import hessian, hvp
 from .ops import RULES, Rule
 from .render import Graph, RendererNotAvailable, RenderError, draw
 from .scope import name_scope
@@ -39,12 +41,19 @@ __all__ = [
     "backward_order",
     "walk",
     "steps",
+    "jvp",
+    "jacobian",
+    "Jacobian",
+    "forward_steps",
+    "hessian",
+    "hvp",
     "backward",
     "grad",
     "backward_steps",
     "Step",
     "Contribution",
     "gradcheck",
+    "gradgradcheck",
     "detect_anomaly",
     "name_scope",
     "draw",

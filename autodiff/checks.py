@@ -14,7 +14,7 @@ from . import state
 from .graph import grad
 from .value import Value
 
-__all__ = ["gradcheck", "detect_anomaly"]
+__all__ = ["gradcheck", "gradgradcheck", "detect_anomaly"]
 
 
 def gradcheck(
@@ -58,6 +58,55 @@ def gradcheck(
         raise AssertionError(
             f"gradcheck: input {name} (data {leaf.data!r}): backprop gives {g!r}, "
             f"finite differences give {numeric!r} (atol={atol}, rtol={rtol}, eps={eps})"
+        )
+    return True
+
+
+def gradgradcheck(
+    fn: Callable[..., Value],
+    inputs: Sequence[Union[Value, float]],
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-4,
+) -> bool:
+    """Compare second derivatives (the gradient's own graph, differentiated again) with central
+    finite differences of the gradient.
+
+    Row ``i`` of the Hessian by double backward (``grad(grad(f, create_graph=True)[i])``) against
+    ``(grad(f)(x + eps e_j) - grad(f)(x - eps e_j)) / 2 eps``. Returns True, or raises
+    AssertionError naming the pair of inputs that disagree most, with both numbers.
+
+    >>> gradgradcheck(lambda x, y: (x * y).tanh() + x ** 3, [0.5, -1.25])
+    True
+    """
+    leaves = [x if isinstance(x, Value) else Value(x, label=f"x{i}") for i, x in enumerate(inputs)]
+    if not leaves:
+        raise ValueError("gradgradcheck needs at least one input")
+    root = fn(*leaves)
+    if not isinstance(root, Value):
+        raise TypeError(f"gradgradcheck: fn must return a Value, not {type(root).__name__}")
+    analytic = [grad(g, leaves) for g in grad(root, leaves, create_graph=True)]
+    worst = None
+    for j, leaf in enumerate(leaves):
+        original = leaf.data
+        try:
+            leaf.data = original + eps
+            up = grad(fn(*leaves), leaves)
+            leaf.data = original - eps
+            down = grad(fn(*leaves), leaves)
+        finally:
+            leaf.data = original
+        for i in range(len(leaves)):
+            numeric = (up[i] - down[i]) / (2 * eps)
+            excess = abs(analytic[i][j] - numeric) - (atol + rtol * abs(numeric))
+            if not excess <= 0 and (worst is None or not excess <= worst[0]):
+                worst = (excess, i, j, analytic[i][j], numeric)
+    if worst is not None:
+        _, i, j, g, numeric = worst
+        names = [repr(v.label) if v.label else f"#{k}" for k, v in enumerate(leaves)]
+        raise AssertionError(
+            f"gradgradcheck: d2/d{names[i]}d{names[j]}: double backward gives {g!r}, "
+            f"finite differences of the gradient give {numeric!r} (atol={atol}, rtol={rtol}, eps={eps})"
         )
     return True
 

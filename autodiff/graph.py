@@ -2,7 +2,7 @@
 
 Everything here is one idea. :func:`backward_order` lists the nodes root first, each once all of
 its consumers are done; :func:`walk` pairs each node with its (parent, local derivative) edges in
-that order; and :func:`steps` applies the chain rule along it, one :class:`Step` per node:
+that order; and :func:`steps` applies the chain rule along it, one :class:`Step` per node::
 
     grad[root] = 1
     for node, edges in walk(root):
@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 import threading
 import weakref
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any, Iterator, Literal, Optional, Sequence, Union, overload
 
 from . import fast, fmt, state
 from .value import HOOKED, Value, _real
@@ -174,26 +174,37 @@ class Step:
     ``index`` counts from 0 in the order backprop applies the steps; ``node_id`` numbers the node
     as :func:`topological_order` does (``node`` is None in a record read back from JSON). ``hook``
     is None, or the gradient the node's hooks were given when they replaced it with ``grad``.
+
+    ``kind`` is ``"backward"``, or ``"forward"`` for a step of forward mode
+    (:func:`autodiff.forward_steps`): there ``grad`` is the node's tangent, and each contribution
+    is an operand's tangent (``before``... see :func:`~autodiff.forward_steps`) times ``local``.
     """
 
-    __slots__ = ("index", "node", "node_id", "grad", "contributions", "hook")
+    __slots__ = ("index", "node", "node_id", "grad", "contributions", "hook", "kind")
 
     def __init__(self, index: int, node: Optional[Value], node_id: int, grad: float,
-                 contributions: list[Contribution], hook: Optional[float] = None) -> None:
+                 contributions: list[Contribution], hook: Optional[float] = None, kind: str = "backward") -> None:
         self.index = index
         self.node = node
         self.node_id = node_id
         self.grad = grad
         self.contributions = contributions
         self.hook = hook
+        self.kind = kind
+
+    @property
+    def tangent(self) -> float:
+        """A forward step's tangent (the same number as ``grad``)."""
+        return self.grad
 
     def __getitem__(self, key: str) -> Any:  # TEMPORARY: until the front ends read attributes
         return getattr(self, "node_id" if key == "node" else key)
 
     def __eq__(self, other: object) -> bool:
         """Equal when every number, id and contribution is (the Values themselves are not compared)."""
-        return (isinstance(other, Step) and _same((self.index, self.node_id, self.grad, self.hook),
-                                                  (other.index, other.node_id, other.grad, other.hook))
+        return (isinstance(other, Step) and self.kind == other.kind
+                and _same((self.index, self.node_id, self.grad, self.hook),
+                          (other.index, other.node_id, other.grad, other.hook))
                 and self.contributions == other.contributions)
 
     __hash__ = None  # type: ignore[assignment]
@@ -332,11 +343,21 @@ def backward(root: Value) -> None:
         root._backward_order = _keep(order)
 
 
-def grad(root: Value, inputs: Sequence[Value]) -> list[float]:
+@overload
+def grad(root: Value, inputs: Sequence[Value]) -> list[float]: ...
+@overload
+def grad(root: Value, inputs: Sequence[Value], create_graph: Literal[False]) -> list[float]: ...
+@overload
+def grad(root: Value, inputs: Sequence[Value], create_graph: Literal[True]) -> list[Value]: ...
+
+
+def grad(root: Value, inputs: Sequence[Value], create_graph: bool = False) -> Union[list[float], list[Value]]:
     """d root / d x for each x in ``inputs``, as floats, without touching any ``.grad``.
 
     Like ``torch.autograd.grad``: a tool can ask for one gradient with no side effects. An input
-    the root does not depend on gets 0.
+    the root does not depend on gets 0. With ``create_graph=True`` the gradients are Values, built
+    as a graph from the rule table's expressions (see :mod:`autodiff.higher`): they can be drawn,
+    traced and differentiated again.
     """
     _check_root(root, "grad")
     if isinstance(inputs, Value) or not hasattr(inputs, "__iter__"):
@@ -345,6 +366,10 @@ def grad(root: Value, inputs: Sequence[Value]) -> list[float]:
     for i, x in enumerate(inputs):
         if not isinstance(x, Value):
             raise TypeError(f"grad: input #{i} must be a Value, not {type(x).__name__}: {x!r}")
+    if create_graph:
+        from .higher import grad_graph  # builds on this module
+
+        return grad_graph(root, inputs)
     final = {id(s.node): s.grad for s in steps(root, leaves_hold=False, record=False)}
     return [final.get(id(x), 0.0) for x in inputs]
 
