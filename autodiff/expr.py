@@ -98,12 +98,13 @@ def _span(node: ast.AST, text: str) -> tuple[int, int]:
     return start, len(text) if end is None else len(raw[:end].decode("utf-8", "replace"))
 
 
+def _clip(part: str) -> str:
+    return part if len(part) <= 40 else part[:37] + "..."
+
+
 def _fail(what: str, node: ast.AST, text: str) -> ExprError:
     col, end = _span(node, text)
-    part = text[col:end]
-    if len(part) > 40:
-        part = part[:37] + "..."
-    return ExprError(f"{what}, at column {col + 1}: {part}")
+    return ExprError(f"{what}, at column {col + 1}: {_clip(text[col:end])}")
 
 
 def _syntax_hint(text: str) -> Optional[str]:
@@ -114,7 +115,7 @@ def _syntax_hint(text: str) -> Optional[str]:
         fixed = text
         for ch in found:
             fixed = fixed.replace(ch, _CHARACTERS[ch])
-        instead = fixed if len(fixed) <= 40 else _CHARACTERS[found[0]]
+        instead = fixed if len(fixed) <= 40 else _CHARACTERS[found[0]]  # the whole formula, when short
         return f"{found[0]} is not an operator in Python formulas: write {instead} (column {text.index(found[0]) + 1})"
     try:
         tokens = [t for t in tokenize.generate_tokens(io.StringIO(text).readline)
@@ -152,7 +153,7 @@ def _not_callable(node: ast.Call, text: str) -> str:
     start, end = _span(node, text)
     paren = text.find("(", _span(node.func, text)[1])
     if product and len(node.args) == 1 and not node.keywords and paren >= 0:
-        return f"to multiply, write {text[start:paren]}*{text[paren:end]} ({functions})"
+        return f"to multiply, write {_clip(text[start:paren] + '*' + text[paren:end])} ({functions})"
     if isinstance(func, ast.Name):
         return f"{func.id} is not available; {functions}"
     return functions
@@ -251,7 +252,7 @@ def _power_slip(node: ast.BinOp, text: str) -> ExprError:
         instead = f"exp({right})"
     else:
         instead = text[start:end].replace("^", "**")
-    return ExprError(f"^ is not a power in Python formulas: write {instead} (column {column})")
+    return ExprError(f"^ is not a power in Python formulas: write {_clip(instead)} (column {column})")
 
 
 def input_names(tree: ast.expr) -> list[str]:
