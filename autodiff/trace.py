@@ -3,7 +3,8 @@
 ``trace(loss, w).total`` is the sum, over every path from ``w`` to ``loss``, of the product of the
 local derivatives on the path's edges: exactly what backprop computes into ``w.grad``. The total
 and the number of paths come from dynamic programming over the subgraph between ``w`` and
-``loss`` (the paths can be exponentially many); the paths themselves are listed lazily.
+``loss`` (the paths can be exponentially many); the paths themselves are listed lazily, each in
+time proportional to its length, and ``paths[i]`` goes straight to the ``i``-th.
 
 >>> from autodiff import Value
 >>> a = Value(3.0, label="a")
@@ -16,6 +17,8 @@ and the number of paths come from dynamic programming over the subgraph between 
 (7.0, 3)
 >>> [p.product for p in t.paths]
 [3.0, 3.0, 1.0]
+>>> t.paths[-1].product
+1.0
 >>> print(t.explain())
 dloss/da = sum over 3 paths of the product of local derivatives
 path 1: dloss/db · db/da = 1 · 3 = 3
@@ -28,89 +31,98 @@ a.grad = 0 (call loss.backward() to fill it)
 from __future__ import annotations
 
 import html
-from typing import Iterator, Sequence
+import math
+import operator
+import sys
+from typing import Any, Iterator, Optional, Sequence
 
+from . import fmt
 from .graph import _release_order
 from .value import Value
 
 __all__ = ["trace", "Trace", "Path"]
 
 
-def _fmt(x: float) -> str:
-    return f"{x:.4g}"
-
-
-def _name(v: Value, fallback: str) -> str:
-    if v.label:
-        return v.label
-    if v.is_constant:
-        return _fmt(v.data)
-    return fallback
-
-
-def _d(top: str, bottom: str) -> str:
-    """``dtop/dbottom``, with a name that is a formula (``a * b``) in parentheses: ``d(a * b)/da``."""
-    return f"d{_grouped(top)}/d{_grouped(bottom)}"
-
-
-def _grouped(name: str) -> str:
-    return f"({name})" if any(c in name for c in " +-*/()") else name
-
-
 class Path:
     """One path from ``wrt`` to the root: ``nodes`` (wrt first), the ``locals`` of its edges, their ``product``.
 
     ``edges`` holds ``(parent, child, k)`` for each edge: ``child.parents[k] is parent``, which tells
-    apart the two edges of ``a * a``.
+    apart the two edges of ``a * a``. The path from a node to itself has no edges: ``start`` names
+    that node, ``nodes`` is just it, and the product (of no factors) is 1.
+
+    >>> from autodiff import Value
+    >>> x = Value(2.0, label="x")
+    >>> y = x * 3
+    >>> p = Path([(x, y, 0)])
+    >>> p.product, Path([], start=x).nodes == (x,)
+    (3.0, True)
     """
 
     __slots__ = ("nodes", "locals", "edges", "product")
 
-    def __init__(self, edges: Sequence[tuple[Value, Value, int]]) -> None:
+    def __init__(self, edges: Sequence[tuple[Value, Value, int]], start: Optional[Value] = None) -> None:
         self.edges = tuple(edges)
-        self.nodes = tuple([edges[0][0]] + [child for _, child, _ in edges]) if edges else ()
-        self.locals = tuple(child.locals[k] for _, child, k in edges)
-        product = 1.0
-        for local in self.locals:
-            product *= local
-        self.product = product
+        if not self.edges:
+            if start is None:
+                raise ValueError("a path without edges needs its one node: Path([], start=node)")
+            self.nodes: tuple[Value, ...] = (start,)
+        else:
+            self.nodes = (self.edges[0][0], *[child for _, child, _ in self.edges])
+        # child._edges holds (parent, local, parent, local, ...): operand k's local is at 2k + 1
+        self.locals = tuple([child._edges[2 * k + 1] for _, child, k in self.edges])
+        self.product = math.prod(self.locals, start=1.0)  # left to right, as a loop of *= would
 
     def factors(self) -> list[tuple[str, float]]:
         """The chain rule by labelled nodes: ``("dy[0]/dh1[2]", value)``, root first; unlabelled
-        nodes between two labelled ones fold into one factor (the product of their edges)."""
+        nodes between two labelled ones fold into one factor (the product of their edges).
+        The path from a node to itself has no factors (their product, 1, is its ``product``)."""
         out = []
         lower, value = self.nodes[0], 1.0
         for (_, child, _), local in zip(self.edges, self.locals):
             value *= local
             if child.label or child is self.nodes[-1]:
-                out.append((_d(_name(child, "root"), _name(lower, "x")), value))
+                out.append((fmt.derivative(fmt.name(child), fmt.name(lower)), value))
                 lower, value = child, 1.0
         return out[::-1]
 
     def __repr__(self) -> str:
-        names = " -> ".join(_name(v, v.op or "?") for v in self.nodes)
-        return f"Path({names}, product={_fmt(self.product)})"
+        names = " -> ".join(fmt.name(v) for v in self.nodes)
+        return f"Path({names}, product={fmt.number(self.product)})"
 
 
 class Paths:
-    """The paths of a trace: ``len()`` counts them without listing them; iterating lists them lazily."""
+    """The paths of a trace: ``len()`` counts them without listing them; iterating lists them
+    lazily; ``paths[i]`` (``i`` negative counts from the end) goes straight to one of them."""
 
     def __init__(self, trace: "Trace") -> None:
         self._trace = trace
 
     def __len__(self) -> int:
-        return self._trace.count
+        count = self._trace.count
+        if count > sys.maxsize:
+            raise OverflowError(f"{count} paths: more than len() can return; Trace.count holds the exact number")
+        return count
 
     def __iter__(self) -> Iterator[Path]:
         return self._trace._walk()
 
     def __getitem__(self, i: int) -> Path:
-        if i < 0:
-            i += len(self)
-        for k, path in enumerate(self):
-            if k == i:
-                return path
-        raise IndexError(f"path index {i} out of range ({len(self)} paths)")
+        if isinstance(i, slice):
+            raise TypeError(
+                "paths cannot be sliced (there can be more than memory holds): index them one at a time, "
+                "or take a run of them with itertools.islice(trace.paths, start, stop)"
+            )
+        try:
+            i = operator.index(i)
+        except TypeError:
+            raise TypeError(f"a path index is an integer, not {type(i).__name__}") from None
+        count = self._trace.count
+        if not -count <= i < count:
+            raise IndexError(
+                f"path index {i} is out of range: there {'is 1 path' if count == 1 else f'are {count} paths'} "
+                f"(indexes 0 to {count - 1}, or -{count} to -1 from the end)"
+            )
+        return self._trace._path_at(i + count if i < 0 else i)
 
 
 class Trace:
@@ -121,36 +133,53 @@ class Trace:
             raise TypeError("trace(root, wrt) takes two Values")
         self.root, self.wrt = root, wrt
         order = _release_order(root)  # root first: every node after all of its consumers
-        position = {id(v): i for i, v in enumerate(order)}
-        if id(wrt) not in position:
-            raise ValueError(f"{_name(wrt, 'wrt')!r} is not in the graph of {_name(root, 'the root')!r}: its gradient is 0 by no path")
-        # Nodes between wrt and root: descendants of wrt (walking the order from wrt towards the root).
-        inside = {id(wrt)}
-        for v in reversed(order[: position[id(wrt)]]):
-            if any(id(p) in inside for p in v.parents):
-                inside.add(id(v))
-        self._inside = inside
-        # Consumers within the subgraph, for listing paths forward from wrt.
-        consumers: dict[int, list[tuple[Value, int]]] = {}
-        for v in reversed(order):
-            if id(v) in inside:
-                for k, p in enumerate(v.parents):
-                    if id(p) in inside:
-                        consumers.setdefault(id(p), []).append((v, k))
-        self._consumers = consumers
-        # Reverse-mode DP in backprop's own order: the same sums, in the same order, as backward().
-        grad: dict[int, float] = {id(root): 1.0}
-        count: dict[int, int] = {id(root): 1}
-        for v in order:
-            if id(v) not in inside:
-                continue
-            g, c = grad.get(id(v), 0.0), count.get(id(v), 0)
-            for p, local in zip(v.parents, v.locals):
-                if id(p) in inside:
-                    grad[id(p)] = grad.get(id(p), 0.0) + local * g
-                    count[id(p)] = count.get(id(p), 0) + c
-        self.total: float = grad.get(id(wrt), 0.0)
-        self.count: int = count.get(id(wrt), 0)
+        here = next((i for i, v in enumerate(order) if v is wrt), None)
+        if here is None:
+            raise ValueError(f"{fmt.name(wrt)!r} is not in the graph of {fmt.name(root)!r}: its gradient is 0 by no path")
+        # The nodes on some path are wrt's descendants: every node of the order is an ancestor of
+        # the root, and wrt's descendants all come before wrt in it. One pass from wrt towards the
+        # root finds them and numbers them, wrt 0 and the root last. Each node gets its edges to
+        # its consumers, in the order paths are listed in (consumer by consumer from wrt's side,
+        # operand by operand): consumers[j] is [edge, consumer's number, edge, ...] with each edge
+        # (node, consumer, k). Its edges from parents on paths, in operand order, are parent[e]
+        # and local[e] for e from start[i] to start[i + 1]. Lists indexed by number, flat where
+        # they can be: a long chain makes no dict lookups while listed, and few objects for the
+        # garbage collector to scan while traced.
+        number = {id(wrt): 0}
+        nodes: list[Value] = [wrt]
+        consumers: list[list[Any]] = [[]]  # edges and numbers, alternating
+        start, parent, local = [0], [], []  # type: list[int], list[int], list[float]
+        for v in reversed(order[:here]):
+            mine = -1
+            pairs = iter(v._edges)
+            for k, (p, slope) in enumerate(zip(pairs, pairs)):
+                j = number.get(id(p))
+                if j is not None:
+                    if mine < 0:
+                        mine = number[id(v)] = len(nodes)
+                        nodes.append(v)
+                        consumers.append([])
+                        start.append(len(parent))
+                    consumers[j] += ((p, v, k), mine)
+                    parent.append(j)
+                    local.append(slope)
+        del number
+        start.append(len(parent))
+        # Reverse-mode DP in backprop's own order (numbers descending): the same sums, in the same
+        # order, as backward(). count[i] is the number of paths from node i to the root.
+        last = len(nodes) - 1
+        grad = [0.0] * len(nodes)
+        count = [0] * len(nodes)
+        grad[last], count[last] = 1.0, 1
+        for i in range(last, 0, -1):
+            g, c = grad[i], count[i]
+            for e in range(start[i], start[i + 1]):
+                j = parent[e]
+                grad[j] = grad[j] + local[e] * g
+                count[j] += c
+        self._nodes, self._consumers, self._count = nodes, consumers, count
+        self.total: float = grad[0]
+        self.count: int = count[0]
 
     @property
     def paths(self) -> Paths:
@@ -158,58 +187,101 @@ class Trace:
         return Paths(self)  # made on demand: a Paths kept here would make a reference cycle
 
     def _walk(self) -> Iterator[Path]:
-        root, consumers = self.root, self._consumers
-        if self.wrt is root:
-            yield Path([])
-            return
-        stack: list[tuple[Value, list[tuple[Value, Value, int]]]] = [(self.wrt, [])]
-        while stack:
-            node, edges = stack.pop()
-            if node is root:
-                yield Path(edges)
-                continue
-            for child, k in reversed(consumers.get(id(node), [])):
-                stack.append((child, edges + [(node, child, k)]))
+        """Every path, depth first from ``wrt``, each node's consumers in order.
+
+        One list of edges is the current path: extended going down, shortened backing up, so a
+        path costs its own length (a copy into its :class:`Path`), not a copy at every step.
+        """
+        consumers, last = self._consumers, len(self._consumers) - 1
+        node = 0  # wrt
+        edges: list[tuple[Value, Value, int]] = []
+        above: list[int] = []  # above[j]: the number of edges[j]'s parent
+        chosen: list[int] = []  # chosen[j]: where edges[j] is in that parent's consumers list
+        while True:
+            while node != last:  # down to the root by first consumers
+                out = consumers[node]
+                edges.append(out[0])
+                above.append(node)
+                chosen.append(0)
+                node = out[1]
+            yield Path(edges, start=self.wrt)
+            while chosen:  # back up to the deepest node with a consumer left to try
+                j = chosen.pop() + 2
+                edges.pop()
+                out = consumers[above[-1]]
+                if j < len(out):
+                    edges.append(out[j])
+                    chosen.append(j)
+                    node = out[j + 1]
+                    break
+                above.pop()
+            else:
+                return
+
+    def _path_at(self, i: int) -> Path:
+        """Path number ``i`` (0 <= i < count) in the order of :meth:`_walk`, without listing those before.
+
+        At each node, the paths through its first consumer come first (as many as ``count`` says
+        that consumer has), then those through the second, and so on: skip whole consumers until
+        ``i`` falls inside one. Costs the path's length times the nodes' fan-out.
+        """
+        consumers, count, last = self._consumers, self._count, len(self._consumers) - 1
+        node, edges = 0, []
+        while node != last:
+            out = consumers[node]
+            j = 0
+            while i >= count[out[j + 1]]:
+                i -= count[out[j + 1]]
+                j += 2
+            edges.append(out[j])
+            node = out[j + 1]
+        return Path(edges, start=self.wrt)
 
     @property
     def edges(self) -> list[tuple[Value, Value]]:
         """Every (parent, child) edge on some path: the subgraph between ``wrt`` and the root."""
-        out: list[tuple[Value, Value]] = []
-        for v in _release_order(self.root):
-            if id(v) in self._inside:
-                out.extend((p, v) for p in v.parents if id(p) in self._inside)
-        return out
+        return [(edge[0], edge[1]) for out in self._consumers for edge in out[0::2]]
 
     @property
     def nodes(self) -> list[Value]:
         """Every Value on some path, root first."""
-        return [v for v in _release_order(self.root) if id(v) in self._inside]
+        return self._nodes[::-1]
+
+    def _title(self) -> str:
+        return fmt.derivative(fmt.name(self.root), fmt.name(self.wrt))
 
     def explain(self, max_paths: int = 20) -> str:
-        """The chain rule, one line per path (at most ``max_paths``), then the sum and ``wrt.grad``."""
-        root_name, wrt_name = _name(self.root, "root"), _name(self.wrt, "x")
-        lines = [f"{_d(root_name, wrt_name)} = sum over {self.count} path{'s' if self.count != 1 else ''} of the product of local derivatives"]
+        """The chain rule, one line per path (at most ``max_paths``), then the sum and ``wrt.grad``.
+
+        Names are :func:`autodiff.fmt.name` (never a control character) and numbers
+        :func:`autodiff.fmt.number` (6 significant digits).
+        """
+        if isinstance(max_paths, bool) or not isinstance(max_paths, int) or max_paths < 0:
+            raise ValueError(f"max_paths must be a whole number, 0 or more, not {max_paths!r}")
+        number, title = fmt.number, self._title()
+        lines = [f"{title} = sum over {self.count} path{'s' if self.count != 1 else ''} of the product of local derivatives"]
         listed = 0.0
         for i, path in enumerate(self.paths):
             if i >= max_paths:
                 break
             factors = path.factors()
-            chain = " · ".join(name for name, _ in factors) or _d(root_name, wrt_name)
-            values = " · ".join(_fmt(value) for _, value in factors) or "1"
-            lines.append(f"path {i + 1}: {chain} = {values} = {_fmt(path.product)}")
+            chain = " · ".join(name for name, _ in factors) or title
+            values = " · ".join(number(value) for _, value in factors) or "1"
+            lines.append(f"path {i + 1}: {chain} = {values} = {number(path.product)}")
             listed += path.product
         shown = min(self.count, max_paths)
         if self.count > max_paths:
-            lines.append(f"... {self.count - max_paths} more paths not listed (their products add {_fmt(self.total - listed)})")
-            lines.append(f"sum of the {shown} listed paths = {_fmt(listed)}; sum of all {self.count} = {_fmt(self.total)}")
+            lines.append(f"... {self.count - max_paths} more paths not listed (their products add {number(self.total - listed)})")
+            lines.append(f"sum of the {shown} listed paths = {number(listed)}; sum of all {self.count} = {number(self.total)}")
         else:
-            lines.append(f"sum of the {self.count} path{'s' if self.count != 1 else ''} = {_fmt(self.total)}")
-        grad = self.wrt.grad
+            lines.append(f"sum of the {self.count} path{'s' if self.count != 1 else ''} = {number(self.total)}")
+        grad, wrt_name = self.wrt.grad, fmt.grouped(fmt.name(self.wrt))
         if grad == self.total:
-            lines.append(f"{wrt_name}.grad = {_fmt(grad)} (equal)")
+            lines.append(f"{wrt_name}.grad = {number(grad)} (equal)")
         else:
-            hint = f"call {root_name}.backward() to fill it" if grad == 0 else "it holds other contributions: gradients accumulate"
-            lines.append(f"{wrt_name}.grad = {_fmt(grad)} ({hint})")
+            hint = (f"call {fmt.grouped(fmt.name(self.root))}.backward() to fill it" if grad == 0
+                    else "it holds other contributions: gradients accumulate")
+            lines.append(f"{wrt_name}.grad = {number(grad)} ({hint})")
         return "\n".join(lines)
 
     def draw(self, **options: object):  # type: ignore[no-untyped-def]
@@ -228,23 +300,30 @@ class Trace:
         return self.svg()
 
     def _repr_html_(self) -> str:
-        rows = []
+        number, rows = fmt.number, []
         for i, path in enumerate(self.paths):
             if i >= 20:
                 break
-            chain = " · ".join(f"{html.escape(n)} = {_fmt(v)}" for n, v in path.factors())
-            rows.append(f"<tr><td>{i + 1}</td><td>{chain}</td><td>{_fmt(path.product)}</td></tr>")
+            chain = " · ".join(f"{html.escape(n)} = {number(v)}" for n, v in path.factors()) or html.escape(self._title()) + " = 1"
+            rows.append(f"<tr><td>{i + 1}</td><td>{chain}</td><td>{number(path.product)}</td></tr>")
         more = f"<p>{self.count - 20} more paths not listed.</p>" if self.count > 20 else ""
-        title = html.escape(f"{_d(_name(self.root, 'root'), _name(self.wrt, 'x'))} = {_fmt(self.total)}")
+        title = html.escape(f"{self._title()} = {number(self.total)}")
         return (
-            f"<div class='autodiff-trace'><p><b>{title}</b> ({self.count} paths)</p>{self.svg()}"
+            f"<div class='autodiff-trace'><p><b>{title}</b> ({self.count} path{'s' if self.count != 1 else ''})</p>{self.svg()}"
             f"<table><tr><th>path</th><th>factors</th><th>product</th></tr>{''.join(rows)}</table>{more}</div>"
         )
 
     def __repr__(self) -> str:
-        return f"<Trace {_d(_name(self.root, 'root'), _name(self.wrt, 'x'))} = {_fmt(self.total)} over {self.count} paths>"
+        return f"<Trace {self._title()} = {fmt.number(self.total)} over {self.count} path{'s' if self.count != 1 else ''}>"
 
 
 def trace(root: Value, wrt: Value) -> Trace:
-    """Trace d root / d wrt: ``.total``, ``.paths``, ``.explain()``, ``.svg()``; see :class:`Trace`."""
+    """Trace d root / d wrt: ``.total``, ``.paths``, ``.explain()``, ``.svg()``; see :class:`Trace`.
+
+    >>> from autodiff import Value
+    >>> x = Value(2.0, label="x")
+    >>> t = trace(x, x)  # d x / d x = 1, by one path with no edges
+    >>> t.total, t.count, t.paths[0].nodes == (x,)
+    (1.0, 1, True)
+    """
     return Trace(root, wrt)

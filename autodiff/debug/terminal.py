@@ -8,12 +8,17 @@ Commands (a unique prefix is enough)::
     break LABEL    stop before the step of the node labelled LABEL (no LABEL: list breakpoints)
     print LABEL    a node's data, grad now, and its local derivatives
     where          the current node, and how many nodes are done and pending
-    back [N]       undo one step (or N): backprop is deterministic, so any earlier state is rebuilt
+    back [N]       undo one step (or N; past the start stops at it): any earlier state is rebuilt
     graph FILE     write an SVG of this moment: done (green), current (red), pending (grey)
     help           this list
     quit           leave
 
-It reads commands from a terminal or from piped standard input, so sessions can be scripted:
+A node is named by its label, or by :func:`autodiff.fmt.name` (its formula) when it has none;
+LABEL may be either. Numbers have 6 significant digits (:func:`autodiff.fmt.number`), and
+nothing a label holds reaches the terminal as a control character (:func:`autodiff.fmt.printable`).
+
+It reads commands from a terminal, with line editing and history (the ``readline`` module, where
+there is one), or from piped standard input, so sessions can be scripted:
 
 >>> import io
 >>> from autodiff import Value
@@ -38,17 +43,13 @@ import shlex
 import sys
 from typing import IO, Optional
 
-from ..trace import _grouped
+from .. import fmt
 from ..value import Value
 from .record import StepRecord, record_steps
 
 __all__ = ["Debugger"]
 
 _COMMANDS = ("step", "next", "continue", "break", "print", "where", "back", "graph", "help", "quit")
-
-
-def _fmt(x: float) -> str:
-    return f"{x:.6g}"
 
 
 class Debugger:
@@ -84,23 +85,18 @@ class Debugger:
 
     # -- state ---------------------------------------------------------------------------------
     def _name(self, i: int) -> str:
-        node = self.record.nodes[i]
-        if node["label"]:
-            return node["label"]
-        if node["kind"] == "constant":
-            return _fmt(node["data"])
-        return f"#{i} ({node['op']})"
+        """Node ``i`` as every front end names it: :func:`autodiff.fmt.name` (the record's, once it has one)."""
+        return self.record.nodes[i].get("name") or fmt.name(self.record.values[i])
 
     def _wrt_name(self, i: int) -> str:
-        """The name after a ``d/d``: a label that is a formula goes in parentheses, ``d/d(a * b)``."""
-        label = self.record.nodes[i]["label"]
-        return _grouped(label) if label else self._name(i)
+        """The name after a ``d/d``: a name that is a formula goes in parentheses, ``d/d(a * b)``."""
+        return fmt.grouped(self._name(i))
 
     def _resolve(self, label: str) -> int:
-        found = self.record.find(label)
+        found = self.record.find(label) or [i for i in range(len(self.record.nodes)) if self._name(i) == label]
         if not found:
-            labels = sorted({n["label"] for n in self.record.nodes if n["label"]})
-            raise ValueError(f"no node labelled {label!r}; labels: {', '.join(labels)}")
+            labels = sorted({fmt.printable(n["label"]) for n in self.record.nodes if n["label"]})
+            raise ValueError(f"no node labelled {label!r}; labels: {', '.join(labels) or 'none'}")
         return found[0]
 
     def grads(self) -> list[float]:
@@ -112,17 +108,19 @@ class Debugger:
         return self.position >= len(self.record.steps)
 
     def _say(self, text: str) -> None:
-        self.stdout.write(text + "\n")
+        # Line by line through fmt.printable: whatever a label or an error message holds, no
+        # control character (an escape sequence, a bell, a NUL) reaches the user's terminal.
+        self.stdout.write("\n".join(fmt.printable(line) for line in text.split("\n")) + "\n")
 
     def _show_step(self, k: int) -> None:
         step = self.record.steps[k]
         node = self.record.nodes[step["node"]]
         op = f" ({node['op']})" if node["op"] and node["label"] else ""
-        self._say(f"step {k}: {self._name(step['node'])}{op} grad {_fmt(step['grad'])}")
+        self._say(f"step {k}: {self._name(step['node'])}{op} grad {fmt.number(step['grad'])}")
         for c in step["contributions"]:
             self._say(
-                f"    -> {self._name(c['parent'])}: local {_fmt(c['local'])} * grad {_fmt(step['grad'])} = "
-                f"{_fmt(c['amount'])}; grad {_fmt(c['before'])} -> {_fmt(c['after'])}"
+                f"    -> {self._name(c['parent'])}: local {fmt.number(c['local'])} * grad {fmt.number(step['grad'])} = "
+                f"{fmt.number(c['amount'])}; grad {fmt.number(c['before'])} -> {fmt.number(c['after'])}"
             )
 
     def _where_line(self) -> str:
@@ -133,11 +131,21 @@ class Debugger:
         return f"next: step {self.position}, node {self._name(step['node'])}" + (f" ({node['op']})" if node["op"] and node["label"] else "")
 
     # -- commands ------------------------------------------------------------------------------
-    def do_step(self, arg: str) -> None:
-        n = int(arg) if arg else 1
+    @staticmethod
+    def _count(command: str, arg: str) -> int:
+        """The N of ``step N`` and ``back N``: 1 when not given, else a positive whole number."""
+        if not arg:
+            return 1
+        try:
+            n = int(arg)
+        except ValueError:
+            raise ValueError(f"{command} takes a count of steps (a whole number), not {arg!r}") from None
         if n < 1:
-            raise ValueError("step takes a positive count")
-        for _ in range(n):
+            raise ValueError(f"{command} takes a positive count, not {n}")
+        return n
+
+    def do_step(self, arg: str) -> None:
+        for _ in range(self._count("step", arg)):
             if self.done:
                 self._say("backprop finished: every gradient is final")
                 return
@@ -158,7 +166,7 @@ class Debugger:
             if hit:
                 self._show_step(k)
                 return
-        self._say(f"backprop finished; {self._name(self.watch)}.grad = {_fmt(self.grads()[self.watch])}")
+        self._say(f"backprop finished; {self._name(self.watch)}.grad = {fmt.number(self.grads()[self.watch])}")
 
     def do_continue(self, arg: str) -> None:
         first = True
@@ -185,9 +193,9 @@ class Debugger:
             raise ValueError("print needs a LABEL")
         i = self._resolve(arg)
         node = self.record.nodes[i]
-        text = f"{self._name(i)} = {node['kind']}, data {_fmt(node['data'])}, grad {_fmt(self.grads()[i])}"
+        text = f"{self._name(i)} = {node['kind']}, data {fmt.number(node['data'])}, grad {fmt.number(self.grads()[i])}"
         if node["parents"]:
-            locals_ = ", ".join(f"d/d{self._wrt_name(p)} = {_fmt(loc)}" for p, loc in zip(node["parents"], node["locals"]))
+            locals_ = ", ".join(f"d/d{self._wrt_name(p)} = {fmt.number(loc)}" for p, loc in zip(node["parents"], node["locals"]))
             text += f"; op {node['op']}, local derivatives: {locals_}"
         self._say(text)
 
@@ -199,7 +207,7 @@ class Debugger:
             self._say("done: " + ", ".join(done[-8:]) + (f" (and {len(done) - 8} earlier)" if len(done) > 8 else ""))
 
     def do_back(self, arg: str) -> None:
-        n = int(arg) if arg else 1
+        n = self._count("back", arg)
         if self.position == 0:
             self._say("at the start: nothing to undo")
             return
@@ -209,7 +217,7 @@ class Debugger:
     def do_graph(self, arg: str) -> None:
         if not arg:
             raise ValueError("graph needs a FILE name, for example: graph state.svg")
-        from ..render import draw
+        from ..render import RendererNotAvailable, RenderError, draw
 
         values = self.record.values
         grads = self.grads()
@@ -218,7 +226,14 @@ class Debugger:
         finished = {s["node"] for s in self.record.steps[: self.position]}
         for i, v in enumerate(values):
             status[v] = "current" if i == current else "done" if i in finished else "pending"
-        path = draw(self.root, grads={v: grads[i] for i, v in enumerate(values)}, status=status).save(arg)
+        try:
+            path = draw(self.root, grads={v: grads[i] for i, v in enumerate(values)}, status=status).save(arg)
+        except (OSError, RenderError, RendererNotAvailable) as exc:
+            # A file that cannot be written (no such folder, no permission, a full disk) or a
+            # renderer that fails is one bad command, not the end of the session.
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            self._say(f"graph: cannot write {arg}: {' '.join(reason.split())}")
+            return
         self._say(f"wrote {path}")
 
     def do_help(self, arg: str) -> None:
@@ -250,17 +265,51 @@ class Debugger:
             self._say(f"{command}: {exc}")
         return False
 
+    def _at_terminal(self) -> bool:
+        """True when a person types the commands: standard input and output are the terminal.
+
+        Then :func:`input` reads them, which edits the line (arrow keys, Home, End) and recalls
+        earlier commands (up and down) once the standard ``readline`` module is imported.
+        """
+        if self.stdin is not sys.stdin or self.stdout is not sys.stdout:
+            return False
+        try:
+            if not self.stdin.isatty():
+                return False
+        except (AttributeError, ValueError):  # no isatty, or a closed stream
+            return False
+        try:
+            import readline  # noqa: F401  (importing it is what gives input() editing and history)
+        except ImportError:  # not on every platform; input() still reads a line
+            pass
+        return True
+
+    def _read(self, terminal: bool) -> Optional[str]:
+        """The next command line, or None at the end of input."""
+        if terminal:
+            while True:
+                try:
+                    return input(self.prompt)
+                except EOFError:
+                    break
+                except KeyboardInterrupt:  # as at Python's own prompt: Ctrl-C drops the line
+                    self.stdout.write("\n")
+        else:
+            self.stdout.write(self.prompt)
+            self.stdout.flush()
+            line = self.stdin.readline()
+            if line:
+                return line
+        self.stdout.write("\n")
+        return None
+
     def run(self) -> None:
         """Read and run commands until ``quit`` or the end of input."""
         watching = f"; watching {self._name(self.watch)}" if self.watch is not None else ""
         self._say(f"backprop from {self._name(len(self.record.nodes) - 1)}: {len(self.record.steps)} steps{watching}")
         self._say(self._where_line())
+        terminal = self._at_terminal()
         while True:
-            self.stdout.write(self.prompt)
-            self.stdout.flush()
-            line = self.stdin.readline()
-            if not line:
-                self.stdout.write("\n")
-                return
-            if self.onecmd(line.strip()):
+            line = self._read(terminal)
+            if line is None or self.onecmd(line.strip()):
                 return
