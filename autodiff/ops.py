@@ -130,6 +130,7 @@ class Rule:
 
     @property
     def arity(self) -> int:
+        """How many Value operands the op takes (a ``join`` rule's one name stands for any number)."""
         return len(self.operands)
 
     def substitute(self, text: str, names: dict[str, str]) -> str:

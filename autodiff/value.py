@@ -226,6 +226,21 @@ HOOKED: "weakref.WeakSet[Value]" = weakref.WeakSet()
 class Value:
     """A scalar in the graph: ``data``, ``grad``, and the op, operands and local derivatives that made it.
 
+    ``Value(data, label="")``: ``data`` must be an int or float (bool and anything else raise
+    TypeError naming the type). Operators, with a Value or a number on either side:
+    ``+ - * / **``, unary ``-`` and ``+``; in-place forms build new nodes. A number exponent is
+    kept on the node (op ``**``); a Value exponent is an operand (op ``pow``, base >= 0). Methods:
+    :meth:`exp`, :meth:`log`, :meth:`tanh`, :meth:`sigmoid`, :meth:`relu`, :meth:`sum` (many
+    terms in one node), :meth:`backward`, :meth:`register_hook`. Out-of-domain operands raise
+    ValueError or ZeroDivisionError naming the op and the operands' labels and values.
+
+    The nodes ops make are ``OpResult`` instances and the numbers they take in ``Constant``
+    ones (both in ``autodiff.value``): both are Values, made by the library only.
+
+    >>> Value(-1.0, label="p").log()
+    Traceback (most recent call last):
+    ...
+    ValueError: log: log of a non-positive number ('p' = -1.0)
     >>> x = Value(2.0, label="x")
     >>> y = (x * 3 + 1).tanh()
     >>> y.op, y.parents[0].op
@@ -237,8 +252,13 @@ class Value:
 
     # Every node stores its number, gradient, op, edges (operands and local derivatives,
     # interleaved) and the two counters backward runs on; the fields after those only when set.
-    __slots__ = ("data", "grad", "op", "_edges", "_pending", "_uses",
-                 "_label", "_arg", "_scope", "_hooks", "_origin", "_order", "_backward_order", "__weakref__")
+    __slots__ = {
+        "data": "The node's number (a float; writable: gradcheck nudges leaves in place).",
+        "grad": "d root / d this node after backward (a float; starts at 0.0; leaves accumulate).",
+        "op": "The op that made the node, a key of :data:`autodiff.ops.RULES` (``\"\"`` for a leaf).",
+        "_edges": None, "_pending": None, "_uses": None, "_label": None, "_arg": None, "_scope": None,
+        "_hooks": None, "_origin": None, "_order": None, "_backward_order": None, "__weakref__": None,
+    }
 
     data: float
     grad: float
