@@ -317,14 +317,25 @@ def _hooks_in(root: Value) -> bool:
     return found
 
 
-def backward(root: Value) -> None:
+def backward(root: Value, create_graph: bool = False) -> None:
     """Set ``root.grad`` to 1 and push gradients to every ancestor, leaves accumulating.
 
     Intermediate nodes' gradients are recomputed from zero at each call; leaves (inputs,
     parameters) add to what they had, as in PyTorch with ``retain_graph=True``. The graph is
     always kept, so backward can run again. Nodes are visited in :func:`backward_order`.
+
+    With ``create_graph=True``, each leaf also keeps its gradient as a Value in ``grad_value``
+    (built by :func:`autodiff.higher.grad_graph`, accumulated like ``grad``), as PyTorch keeps
+    a differentiable ``.grad`` after ``backward(create_graph=True)``.
     """
     _check_root(root, "backward")
+    if create_graph:
+        from .higher import grad_graph  # builds on this module
+
+        leaves = [v for v in backward_order(root) if not v._edges]
+        for leaf, g in zip(leaves, grad_graph(root, leaves)):
+            held = leaf.grad_value
+            leaf.grad_value = g if held is None else held + g
     with _LOCK:
         if (HOOKED and _hooks_in(root)) or state.current().anomaly:
             for _ in steps(root, apply=True, record=False):

@@ -257,7 +257,8 @@ class Value:
         "grad": "d root / d this node after backward (a float; starts at 0.0; leaves accumulate).",
         "op": "The op that made the node, a key of :data:`autodiff.ops.RULES` (``\"\"`` for a leaf).",
         "_edges": None, "_pending": None, "_uses": None, "_label": None, "_arg": None, "_scope": None,
-        "_hooks": None, "_origin": None, "_order": None, "_backward_order": None, "__weakref__": None,
+        "_hooks": None, "_origin": None, "_order": None, "_backward_order": None, "_grad_value": None,
+        "__weakref__": None,
     }
 
     data: float
@@ -273,6 +274,7 @@ class Value:
     _origin: str
     _order: list["Value"]
     _backward_order: list["Value"]
+    _grad_value: "Value"
 
     def __init__(self, data: Number, label: str = "") -> None:
         self.data = _real(data, "Value data")
@@ -412,11 +414,23 @@ class Value:
         return self.data
 
     # -- gradients -----------------------------------------------------------------------------
-    def backward(self) -> None:
+    def backward(self, create_graph: bool = False) -> None:
         """d self / d node into every ancestor's ``grad``: see :func:`autodiff.backward`."""
         from .graph import backward
 
-        backward(self)
+        backward(self, create_graph=create_graph)
+
+    @property
+    def grad_value(self) -> Optional["Value"]:
+        """This leaf's gradient as a Value (a graph that can be differentiated again), kept by
+        ``backward(create_graph=True)`` and accumulated as ``grad`` is; None until then."""
+        return getattr(self, "_grad_value", None)
+
+    @grad_value.setter
+    def grad_value(self, g: Optional["Value"]) -> None:
+        if g is not None and not isinstance(g, Value):
+            raise TypeError(f"grad_value must be a Value or None, not {type(g).__name__}")
+        self._grad_value = g  # type: ignore[assignment]
 
     def register_hook(self, fn: Callable[[float], Optional[float]]) -> RemovableHandle:
         """Call ``fn(grad)`` during backward (and stepping) once this node's gradient is complete.

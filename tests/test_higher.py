@@ -294,3 +294,14 @@ def test_gradgradcheck_catches_a_wrong_second_derivative(monkeypatch):
     monkeypatch.setattr(higher, "local_values", wrong)
     with pytest.raises(AssertionError, match="double backward gives"):
         autodiff.gradgradcheck(lambda x: x.tanh(), [0.7])
+
+
+def test_backward_with_create_graph_keeps_each_leafs_gradient_as_a_value():
+    x, w = Value(0.5, label="x"), Value(-1.5, label="w")
+    loss = (x * w).tanh() ** 2
+    loss.backward(create_graph=True)
+    assert x.grad_value is not None and close(x.grad_value.data, x.grad, 1e-15)
+    (d2,) = autodiff.grad(x.grad_value, [x])  # differentiate the gradient again
+    assert close(d2, autodiff.hessian(lambda a, b: (a * b).tanh() ** 2, [0.5, -1.5])[0][0], 1e-12)
+    loss.backward(create_graph=True)  # accumulates, as grad does
+    assert close(x.grad_value.data, 2 * autodiff.grad(loss, [x])[0], 1e-15) and close(x.grad, x.grad_value.data, 1e-15)
