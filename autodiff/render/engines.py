@@ -31,6 +31,7 @@ ValueError: timeout must be a positive number of seconds (math.inf: no limit), n
 
 from __future__ import annotations
 
+import atexit
 import importlib.metadata
 import math
 import os
@@ -217,6 +218,14 @@ def _wasm_backend() -> Any:
     return _wasm
 
 
+@atexit.register
+def _drop_wasm() -> None:
+    # Free the engine while wasmtime can still free it: left to the interpreter's teardown, its
+    # destructors can run after wasmtime's C bindings are gone and print "Exception ignored".
+    global _wasm
+    _wasm = None
+
+
 def _render_wasm(source: str, fmt: str, limit: float) -> bytes:
     global _wasm
     if fmt != "svg":
@@ -274,8 +283,8 @@ def render(source: str, fmt: str = "svg", renderer: Optional[str] = None, *, tim
     try:
         data = source.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise RenderError(f"the DOT text cannot be written as UTF-8: {source[exc.start]!r} at position {exc.start} "
-                          f"(a lone surrogate); write such characters escaped, as autodiff.draw does") from None
+        raise RenderError(f"the DOT text cannot be written as UTF-8: it holds a lone surrogate, {source[exc.start]!r}, "
+                          f"at position {exc.start}; write such characters escaped, as autodiff.draw does") from None
     if name == "wasm":
         return _render_wasm(source, fmt, limit)
     if name == "pure":
