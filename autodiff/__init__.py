@@ -11,6 +11,7 @@
 from .checks import detect_anomaly, gradcheck, gradgradcheck
 from .compile import Program, compile
 from .debug import Debugger, StepRecord, page_html, record_steps, stepper
+from .diagnose import Diagnosis, diagnose, nan_origin, record_origins
 from .forward import Jacobian, forward_steps, jacobian, jvp
 from .graph import (
     Contribution,
@@ -70,5 +71,9 @@ __all__ = [
     "Graph",
     "RenderError",
     "RendererNotAvailable",
+    "diagnose",
+    "Diagnosis",
+    "nan_origin",
+    "record_origins",
     "__version__",
 ]
