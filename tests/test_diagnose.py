@@ -9,7 +9,13 @@ import pytest
 import autodiff
 import nn
 from autodiff import Value
-from autodiff.diagnose import compact_names, diagnose, local_formula, nan_origin, record_origins
+from autodiff.diagnose import (
+    compact_names,
+    diagnose,
+    local_formula,
+    nan_origin,
+    record_origins,
+)
 from autodiff.ops import NAMESPACE, RULES
 
 
@@ -225,3 +231,126 @@ def test_compact_names_stars_only_whole_rows_and_columns():
     assert compact_names(["W1[0][2]", "W1[1][2]"], universe) == ["W1[0][2]", "W1[1][2]"]
     assert compact_names(["W2[0][0]", "W2[0][1]", "x"]) == ["W2[0][*]", "x"]
     assert compact_names(["a[1]", "a[2]", "a[1]"]) == ["a[*]"]
+
+
+# -- NaN and infinity: where they come from ----------------------------------------------------------------
+def here() -> int:
+    """The line that calls this, read from the test's own frame (an oracle the engine never sees)."""
+    import inspect
+
+    frame = inspect.currentframe()
+    assert frame is not None and frame.f_back is not None
+    return frame.f_back.f_lineno
+
+
+def test_the_first_non_finite_value_in_forward_order_is_reported_with_its_line():
+    with record_origins():
+        x = Value(1000.0, label="x")
+        e = labelled(x.exp(), "e"); line = here()  # noqa: E702 (the line itself is the oracle)
+        d = labelled(e - e, "d")  # inf - inf: nan, but not the first non-finite value
+        loss = labelled(d * 2.0, "loss")
+    assert math.isinf(e.data) and math.isnan(d.data)
+    origin = nan_origin(loss).forward
+    assert origin.node is e and origin.op == "exp" and origin.operands == (("x", 1000.0),)
+    assert origin.created_at == f"{__file__}:{line}"
+    assert origin.path == ("e", "d", "loss")
+    assert autodiff.topological_order(loss)[origin.node_id] is e
+    assert f"created at {__file__}:{line}" in origin.message and "e -> d -> loss" in origin.message
+
+
+def test_a_nan_leaf_made_under_anomaly_mode_is_found_with_its_line():
+    with autodiff.detect_anomaly():
+        x = Value(float("nan"), label="x"); line = here()  # noqa: E702
+        w = Value(2.0, label="w")
+    loss = labelled(x * w, "loss")
+    origin = nan_origin(loss).forward
+    assert origin.node is x and origin.op == "" and origin.created_at == f"{__file__}:{line}"
+    assert "is a leaf" in origin.message
+
+
+def test_without_a_recorded_line_the_report_says_how_to_get_one():
+    loss = labelled(Value(1e308, label="a") * 10.0, "loss")
+    origin = nan_origin(loss).forward
+    assert origin.node is loss and origin.created_at is None
+    assert "record_origins" in origin.message
+
+
+def test_a_gradient_made_infinite_by_a_local_derivative():
+    with record_origins():
+        x = Value(0.0, label="x")
+        r = labelled(x ** 0.5, "r"); line = here()  # noqa: E702  d r/dx = 0.5 / sqrt(0) = inf
+        loss = labelled(r * 3.0, "loss")
+    report = nan_origin(loss)
+    assert report.forward is None
+    o = report.backward
+    order = autodiff.topological_order(loss)
+    assert o.node is r and o.local == math.inf and o.grad == 3.0 and o.value == math.inf
+    assert o.edge == (order.index(x), order.index(r), 0)
+    assert o.created_at == f"{__file__}:{line}"
+    assert "its local derivative dr/dx = dpower(x, 0.5) = inf" in o.message
+
+
+def test_a_gradient_that_overflows_in_a_product():
+    w = Value(1e-300, label="w")
+    y = labelled(w * 1e300, "y")  # y = 1, but dy/dw = 1e300
+    loss = labelled(y * 1e10, "loss")  # dloss/dy = 1e10: 1e300 * 1e10 overflows
+    assert math.isfinite(loss.data)
+    o = nan_origin(loss).backward
+    assert o.node is y and o.local == 1e300 and o.grad == 1e10 and o.value == math.inf
+    assert "local 1e+300 * grad 1e+10 = inf overflowed" in o.message
+
+
+def test_a_gradient_that_overflows_when_added_up():
+    a = Value(1e-300, label="a")
+    b = labelled(a * 1.7e308, "b")
+    c = labelled(a * 1.7e308, "c")
+    loss = labelled(b + c, "loss")  # each path sends 1.7e308 to a: finite; their sum is not
+    o = nan_origin(loss).backward
+    assert o.value == math.inf and o.local == 1.7e308 and o.grad == 1.0
+    assert "adding 1.7e+308 to the 1.7e+308 a already held overflowed to inf" in o.message
+
+
+def test_nan_origin_leaves_grads_alone_and_does_not_raise_under_anomaly_mode():
+    x = Value(0.0, label="x")
+    loss = labelled((x ** 0.5) * 3.0, "loss")
+    x.grad = 5.0
+    with autodiff.detect_anomaly():
+        report = nan_origin(loss)
+    assert report.found and x.grad == 5.0 and loss.grad == 0.0
+
+
+def test_a_finite_graph_has_no_origin():
+    _, _, h = saturated_chain(0.3)
+    report = nan_origin(h)
+    assert not report.found and report.forward is None and report.backward is None
+    assert str(report) == "every value and every gradient is finite"
+
+
+def test_diagnose_reports_the_origins_first_and_marks_them():
+    with record_origins():
+        x = Value(1000.0, label="x")
+        e = labelled(x.exp(), "e")
+        loss = labelled((e - e) * 2.0, "loss")
+    report = diagnose(loss)
+    kinds = [f.kind for f in report.findings]
+    assert kinds[:2] == ["non-finite", "non-finite gradient"]
+    order = autodiff.topological_order(loss)
+    assert "non-finite" in report.marks()[order.index(e)]
+
+
+def test_record_origins_puts_the_previous_profiler_back():
+    import sys
+
+    seen = []
+
+    def mine(frame, event, arg):
+        seen.append(event)
+
+    sys.setprofile(mine)
+    try:
+        with pytest.raises(ZeroDivisionError):
+            with record_origins():
+                Value(1.0) / 0.0
+        assert sys.getprofile() is mine and seen  # kept running inside, and restored after an error
+    finally:
+        sys.setprofile(None)
