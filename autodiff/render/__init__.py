@@ -13,7 +13,8 @@ from .engines import (
     RenderError,
     available,
     render,
+    time_limit,
 )
 
-__all__ = ["Graph", "Scene", "draw", "render", "available", "RENDERERS", "DEFAULT_TIMEOUT", "RenderError",
-           "RendererNotAvailable"]
+__all__ = ["Graph", "Scene", "draw", "render", "available", "RENDERERS", "DEFAULT_TIMEOUT", "time_limit",
+           "RenderError", "RendererNotAvailable"]

@@ -57,8 +57,8 @@ class Graph:
     """A drawn graph: ``source`` (DOT), ``svg()``, ``png()``, ``save(path)``; shows itself inline in Jupyter.
 
     ``renderer`` picks the Graphviz engine and ``timeout`` its time limit in seconds (see
-    :mod:`autodiff.render.engines`); a failed or stopped render raises
-    :class:`~autodiff.render.engines.RenderError`.
+    :func:`~autodiff.render.render`); a failed or stopped render raises
+    :class:`~autodiff.render.RenderError`.
     """
 
     def __init__(self, source: str, renderer: Optional[str] = None) -> None:
@@ -67,7 +67,7 @@ class Graph:
         self._svg: dict[Optional[str], str] = {}
 
     def svg(self, renderer: Optional[str] = None, *, timeout: Optional[float] = None) -> str:
-        """The SVG text, laid out by Graphviz (see :mod:`autodiff.render.engines`)."""
+        """The SVG text, laid out by Graphviz (see :func:`~autodiff.render.render`); kept for the next call."""
         renderer = renderer or self.renderer
         if renderer not in self._svg:
             self._svg[renderer] = render(self.source, "svg", renderer, timeout=timeout).decode("utf-8")

@@ -46,6 +46,7 @@ from typing import Any, Optional
 __all__ = ["RENDERERS", "DEFAULT_TIMEOUT", "RenderError", "RendererNotAvailable", "available", "choose",
            "render", "time_limit"]
 
+#: The Graphviz engines, in the order they are tried: ``renderer=`` and ``$AUTODIFF_RENDERER`` take one of these.
 RENDERERS = ("pure", "wasm", "system")
 
 #: Seconds one render may take unless ``timeout=`` or ``$AUTODIFF_RENDER_TIMEOUT`` says otherwise.
@@ -124,7 +125,7 @@ def _is_available(name: str) -> bool:
 
 
 def available() -> list[str]:
-    """The renderers installed here, in the order :func:`choose` tries them."""
+    """The renderers installed here, in the order they are tried when none is named."""
     return [name for name in RENDERERS if _is_available(name)]
 
 
