@@ -27,9 +27,15 @@ def browser(system_program):
 
 
 def fmt(x: float) -> str:
-    # the page writes numbers as JavaScript's Number(x.toPrecision(4)).toString()
-    text = f"{float(f'{x:.4g}'):.15g}"
-    return text
+    # the panel writes numbers as Python's '%.6g' does (as autodiff.fmt.number), -0 as 0
+    text = f"{x:.6g}"
+    return "0" if text == "-0" else text
+
+
+def short(x: float) -> str:
+    # the graph's grad lines are drawing text: '%.4g' (as autodiff.fmt.short)
+    text = f"{x:.4g}"
+    return "0" if text == "-0" else text
 
 
 def open_page(browser, tmp_path, root, name="page.html"):
@@ -66,7 +72,7 @@ def test_next_moves_the_highlight_and_numbers_as_the_record_says(browser, tmp_pa
         for c in step["contributions"]:
             texts = page.locator(f"#v{c['parent']} text").all_text_contents()
             if any(t.startswith("grad ") for t in texts):
-                assert f"grad {fmt(grads[c['parent']])}" in texts
+                assert f"grad {short(grads[c['parent']])}" in texts
     page.keyboard.press("ArrowLeft")
     assert page.inner_text("#counter") == f"step 6 of {len(rec)}"
     page.click("#prev")

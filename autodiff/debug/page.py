@@ -17,8 +17,10 @@ True
 from __future__ import annotations
 
 import html
+import json
 from typing import Optional
 
+from .. import fmt
 from ..value import Value
 from .record import StepRecord, record_steps
 
@@ -49,14 +51,55 @@ g.edge.active text { fill: #dc2626; font-weight: bold; }
 _SCRIPT = """
 (function () {
   var record = JSON.parse(document.getElementById('steps').textContent);
+  var view = JSON.parse(document.getElementById('view').textContent);
   var steps = record.steps, nodes = record.nodes, n = steps.length;
   var slider = document.getElementById('slider');
   var position = 0;
-  function num(x) { return typeof x === 'number' ? Number(x.toPrecision(4)).toString() : String(x); }
-  function name(i) { var nd = nodes[i]; return nd.label || (nd.kind === 'constant' ? num(nd.data) : '#' + i + ' (' + nd.op + ')'); }
+  // A number of the record. JSON has no NaN or infinities: the record writes them as strings.
+  var SPECIAL = {'NaN': NaN, 'nan': NaN, 'Infinity': Infinity, 'inf': Infinity, '-Infinity': -Infinity, '-inf': -Infinity};
+  function value(x) { return typeof x === 'string' && SPECIAL.hasOwnProperty(x) ? SPECIAL[x] : Number(x); }
+  // '9999' + 1 = '10000', on decimal digits
+  function increment(digits) {
+    var d = digits.split(''), i = d.length - 1;
+    while (i >= 0 && d[i] === '9') { d[i] = '0'; i--; }
+    if (i < 0) return '1' + d.join('');
+    d[i] = String(Number(d[i]) + 1);
+    return d.join('');
+  }
+  // x as autodiff.fmt.number writes it (Python's '%.6g'; `digits` significant digits, 6 unless
+  // given): rounded half to even on x's exact value, no trailing zeros, 'nan', 'inf', '-inf'.
+  function num(x, digits) {
+    digits = digits || view.digits;
+    x = value(x);
+    if (x !== x) return 'nan';
+    if (x === Infinity) return 'inf';
+    if (x === -Infinity) return '-inf';
+    if (x === 0) return '0';
+    // 100 significant digits are exact for every double that is not a freak, so the rounding
+    // is done here, the way Python does it (toPrecision rounds ties away from zero)
+    var parts = Math.abs(x).toExponential(99).split('e');
+    var all = parts[0].replace('.', ''), exp = parseInt(parts[1], 10);
+    var kept = all.slice(0, digits), rest = all.slice(digits);
+    var odd = Number(kept[digits - 1]) % 2 === 1;
+    if (rest[0] > '5' || (rest[0] === '5' && (/[1-9]/.test(rest.slice(1)) || odd))) {
+      kept = increment(kept);
+      if (kept.length > digits) { kept = kept.slice(0, digits); exp += 1; }
+    }
+    kept = kept.replace(/0+$/, '');
+    var sign = x < 0 ? '-' : '';
+    if (exp < -4 || exp >= digits) {
+      var e = Math.abs(exp);
+      return sign + kept[0] + (kept.length > 1 ? '.' + kept.slice(1) : '') + 'e' + (exp < 0 ? '-' : '+') + (e < 10 ? '0' : '') + e;
+    }
+    if (exp < 0) return sign + '0.' + '0'.repeat(-exp - 1) + kept;
+    if (kept.length <= exp + 1) return sign + kept + '0'.repeat(exp + 1 - kept.length);
+    return sign + kept.slice(0, exp + 1) + '.' + kept.slice(exp + 1);
+  }
+  // What every front end calls node i (autodiff.fmt.name): the record's name, or the page's list.
+  function name(i) { return nodes[i].name != null ? nodes[i].name : view.names[i]; }
   function grads(k) {
-    var g = record.start.slice();
-    for (var s = 0; s < k; s++) steps[s].contributions.forEach(function (c) { g[c.parent] = c.after; });
+    var g = record.start.map(value);
+    for (var s = 0; s < k; s++) steps[s].contributions.forEach(function (c) { g[c.parent] = value(c.after); });
     return g;
   }
   function cell(row, text) { var td = document.createElement('td'); td.textContent = text; row.appendChild(td); }
@@ -75,9 +118,10 @@ _SCRIPT = """
       if (!el) return;
       el.classList.remove('done', 'current', 'pending');
       el.classList.add(current && current.node === i ? 'current' : done[i] ? 'done' : 'pending');
-      el.querySelectorAll('text').forEach(function (t) {
-        if (t.textContent.indexOf('grad ') === 0) t.textContent = 'grad ' + num(g[i]);
-      });
+      // A box's lines are its label's, then data, then grad: the grad line is the last text.
+      // (Finding it by its text would rewrite a label that starts with "grad ".)
+      var texts = el.querySelectorAll('text');
+      if (view.gradLine[i] && texts.length) texts[texts.length - 1].textContent = 'grad ' + num(g[i], view.short);
     });
     var title = document.getElementById('step-title'), body = document.getElementById('contributions');
     body.textContent = '';
@@ -121,9 +165,24 @@ _SCRIPT = """
 """
 
 
-def _json_for_script(record: StepRecord) -> str:
+def _script_json(text: str) -> str:
     # Inside <script>, "</script>" or "<!--" in a label must not end the element: escape < > &.
-    return record.to_json(separators=(",", ":")).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _view(record: StepRecord, draw_options: dict[str, object]) -> str:
+    """What the page needs beside the record, as JSON: each node's name (:func:`autodiff.fmt.name`),
+    whether its box in the drawing ends in a grad line, and the digits of numbers in the panel
+    (:data:`~autodiff.fmt.DIGITS`) and in the drawing (:data:`~autodiff.fmt.SHORT_DIGITS`)."""
+    # draw writes a box's lines as label, data, grad; constants are a bare number, and collapsed
+    # drawings have no box per node.
+    grads_drawn = bool(draw_options.get("show_grad", True)) and not draw_options.get("collapse")
+    return json.dumps({
+        "names": [fmt.name(v) for v in record.values],
+        "gradLine": [grads_drawn and not v.is_constant for v in record.values],
+        "digits": fmt.DIGITS,
+        "short": fmt.SHORT_DIGITS,
+    }, separators=(",", ":"))
 
 
 def page_html(root: Value, title: Optional[str] = None, renderer: Optional[str] = None, **draw_options: object) -> str:
@@ -134,7 +193,7 @@ def page_html(root: Value, title: Optional[str] = None, renderer: Optional[str] 
     start = {v: record.start[i] for i, v in enumerate(record.values)}
     svg = draw(root, grads=start, renderer=renderer, **draw_options).svg()  # type: ignore[arg-type]
     svg = svg[svg.index("<svg"):]  # drop the XML prolog and doctype: the SVG is inline
-    heading = html.escape(title or f"Backprop from {root.label or 'the root'}, step by step")
+    heading = html.escape(fmt.printable(title) if title else f"Backprop from {fmt.name(root)}, step by step")
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -160,7 +219,8 @@ def page_html(root: Value, title: Optional[str] = None, renderer: Optional[str] 
 <p style="color:#64748b">Green: done; red: this step; grey: pending. Arrow keys move too.</p>
 </div>
 </main>
-<script type="application/json" id="steps">{_json_for_script(record)}</script>
+<script type="application/json" id="steps">{_script_json(record.to_json(separators=(",", ":")))}</script>
+<script type="application/json" id="view">{_script_json(_view(record, draw_options))}</script>
 <script>{_SCRIPT}</script>
 </body>
 </html>
