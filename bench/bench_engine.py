@@ -1,7 +1,8 @@
 """Engine benchmark: this project vs micrograd (PyPI), side by side in one process.
 
-Workload: 500 chains of 200 nodes (``x = relu(x * w + b)`` repeated), their ends summed
-pairwise; about 100,000 nodes, shallow enough for micrograd's recursive sort.
+Workload: 500 chains of 201 nodes (``x = relu(x * w + b)`` repeated), their ends summed
+pairwise; about 100,000 nodes, shallow enough for micrograd's recursive sort. Each figure is the
+median of 5 timed calls after warm-up, with its min-max (see ``harness.timings``).
 
     python bench/bench_engine.py
 """
@@ -12,10 +13,18 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.append(str(Path(__file__).resolve().parent.parent))  # after PYTHONPATH: an engine copy there wins
 
 import micrograd.engine as mg  # noqa: E402
-from harness import best_time, machine, row, traced_bytes  # noqa: E402
+from harness import (  # noqa: E402
+    SPREAD_HEADER,
+    machine,
+    median,
+    spread_row,
+    target,
+    timings,
+    traced_bytes,
+)
 
 import autodiff as ad  # noqa: E402
 
@@ -44,39 +53,35 @@ def main() -> None:
     root = build(ad.Value)
     n = count(root)
     print(f"graph: {n} nodes ({CHAINS} chains of {STEPS * 3} nodes)\n")
-    print(f"{'':<44} {'autodiff':>14} {'micrograd':>14} {'ratio':>8}")
-    results = {}
+    print(SPREAD_HEADER)
+    lines = []
     for gc_on in (True, False):
         tag = "gc on" if gc_on else "gc off"
-        t_ours = best_time(lambda: build(ad.Value), gc_enabled=gc_on)
-        t_mg = best_time(lambda: build(mg.Value), gc_enabled=gc_on)
-        print(row(f"construction ({tag})", t_ours, t_mg))
+        t_ours = timings(lambda: build(ad.Value), gc_enabled=gc_on)
+        t_mg = timings(lambda: build(mg.Value), gc_enabled=gc_on)
+        print(spread_row(f"construction ({tag})", t_ours, t_mg))
         # First backward on a freshly built graph (what a training step does). CPython 3.11
         # specialises a function's bytecode only after it has been called about 8 times, and
         # backward runs once per graph: warm both sides up past that, as a training loop does.
-        b_ours = best_time(lambda r: r.backward(), setup=lambda: build(ad.Value), gc_enabled=gc_on, warmup=8)
-        b_mg = best_time(lambda r: r.backward(), setup=lambda: build(mg.Value), gc_enabled=gc_on, warmup=8)
-        print(row(f"backward alone, first call ({tag})", b_ours, b_mg))
+        b_ours = timings(lambda r: r.backward(), setup=lambda: build(ad.Value), gc_enabled=gc_on, warmup=8)
+        b_mg = timings(lambda r: r.backward(), setup=lambda: build(mg.Value), gc_enabled=gc_on, warmup=8)
+        print(spread_row(f"backward alone, first call ({tag})", b_ours, b_mg))
         # ... and again on the same graph (gradient accumulation, re-stepping a debugger).
         ours_root, mg_root = build(ad.Value), build(mg.Value)
         ours_root.backward()
-        r_ours = best_time(ours_root.backward, gc_enabled=gc_on)
-        r_mg = best_time(mg_root.backward, gc_enabled=gc_on)
-        print(row(f"backward alone, repeated ({tag})", r_ours, r_mg))
+        r_ours = timings(ours_root.backward, gc_enabled=gc_on)
+        r_mg = timings(mg_root.backward, gc_enabled=gc_on)
+        print(spread_row(f"backward alone, repeated ({tag})", r_ours, r_mg))
         del ours_root, mg_root
-        results[tag] = (t_mg / t_ours, b_mg / b_ours, r_mg / r_ours)
+        lines.append(target(f"chains construction, {tag}", median(t_mg) / median(t_ours), 3))
+        lines.append(target(f"chains first backward, {tag}", median(b_mg) / median(b_ours), 2))
+        lines.append(target(f"chains repeated backward, {tag}", median(r_mg) / median(r_ours), 2))
     _, m_ours = traced_bytes(lambda: build(ad.Value))
     _, m_mg = traced_bytes(lambda: build(mg.Value))
-    print(f"{'memory per node (tracemalloc)':<44} {m_ours / n:>10.1f} B   {m_mg / n:>10.1f} B   {m_ours / m_mg:>7.2f} of micrograd")
+    print(f"{'memory per node (tracemalloc)':<40} {m_ours / n:>9.1f} B {'':<16} {m_mg / n:>9.1f} B")
+    lines.append(target("chains memory per node", m_ours / m_mg, 0.5, at_most=True))
     print()
-    def verdict(name: str, column: int, target: float) -> str:
-        parts = [f"{tag} {r[column]:.2f}x {'MET' if r[column] >= target else 'MISSED'}" for tag, r in results.items()]
-        return f"target {name} >= {target:g}x: " + ", ".join(parts)
-
-    print(verdict("construction", 0, 3))
-    print(verdict("backward, first call", 1, 2))
-    print(verdict("backward, repeated", 2, 2))
-    print(f"target memory <= 0.5x:     {m_ours / m_mg:.2f}x {'MET' if m_ours / m_mg <= 0.5 else 'MISSED'}")
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":

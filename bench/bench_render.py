@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.append(str(Path(__file__).resolve().parent.parent))  # after PYTHONPATH: an engine copy there wins
 
 from harness import machine  # noqa: E402
 
@@ -42,7 +42,7 @@ def graphs() -> dict[str, autodiff.Graph]:
 def first_call(renderer: str, name: str) -> float:
     """Seconds for the first render in a fresh interpreter (module loading and compiling included)."""
     code = (
-        "import sys, time; sys.path[:0] = [%r, %r]; import bench_render as b; g = b.graphs()[%r]; "
+        "import sys, time; sys.path.insert(0, %r); sys.path.append(%r); import bench_render as b; g = b.graphs()[%r]; "
         "t = time.perf_counter(); g.svg(%r); print(time.perf_counter() - t)"
     ) % (str(Path(__file__).parent), str(Path(__file__).parent.parent), name, renderer)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

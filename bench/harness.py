@@ -1,32 +1,41 @@
-"""Shared timing helpers: best-of-N wall time under one garbage-collector setting for both sides."""
+"""Shared timing helpers: wall times under one garbage-collector setting for both sides, medians, targets."""
 
 from __future__ import annotations
 
 import gc
+import os
 import platform
+import statistics
 import sys
 import time
 import tracemalloc
-from typing import Callable, TypeVar
+from typing import Callable, Sequence, TypeVar
 
 T = TypeVar("T")
 
+# CPU time of the calling thread, not wall time: the machines these run on are shared (other
+# processes take the cores for seconds at a time, which wall time charges to whichever side was
+# running). Everything measured here, the collector included, runs on the calling thread.
+clock = time.thread_time
 
-def best_time(
+
+def timings(
     fn: Callable[..., object],
     repeat: int = 5,
     gc_enabled: bool = True,
     setup: Callable[[], object] | None = None,
     warmup: int = 2,
-) -> float:
-    """Smallest wall time of ``repeat`` calls, with the collector on or off during each call.
+) -> list[float]:
+    """Wall times of ``repeat`` calls, with the collector on or off during each call.
 
     With ``setup``, each call gets a fresh ``setup()`` result as its argument, made untimed.
     What ``fn`` returns is freed after the clock stops. ``warmup`` calls run first, untimed: the
     first calls in a process are slower (memory taken from the operating system, the interpreter
-    specialising hot loops), on either side.
+    specialising hot loops), on either side. The collector runs before each call (see the
+    comment below): this measures one call from a clean heap, not a loop; ``bench_loop.py``
+    measures what a loop of steps costs with the collector left to itself.
     """
-    best = float("inf")
+    times = []
     for i in range(warmup + repeat):
         # Collect before the setup too: micrograd's garbage from the previous call (held by
         # cycles) is then freed before the new graph is built, as ours is, so that both sides
@@ -37,11 +46,11 @@ def best_time(
         was = gc.isenabled()
         (gc.enable if gc_enabled else gc.disable)()
         try:
-            start = time.perf_counter()
+            start = clock()
             result = fn(arg) if setup else fn()
-            elapsed = time.perf_counter() - start
+            elapsed = clock() - start
             if i >= warmup:
-                best = min(best, elapsed)
+                times.append(elapsed)
         finally:
             (gc.enable if was else gc.disable)()
         # Freed only now, untimed: whatever ``fn`` returns (a built graph) is torn down outside
@@ -49,7 +58,61 @@ def best_time(
         # teardown while micrograd's, kept alive by their closures' reference cycles, are freed
         # later by the collector (untimed with the collector off).
         del arg, result
-    return best
+    return times
+
+
+def best_time(
+    fn: Callable[..., object],
+    repeat: int = 5,
+    gc_enabled: bool = True,
+    setup: Callable[[], object] | None = None,
+    warmup: int = 2,
+) -> float:
+    """Smallest of :func:`timings` (kept for the render benchmark; the others report medians)."""
+    return min(timings(fn, repeat, gc_enabled, setup, warmup))
+
+
+def median(xs: Sequence[float]) -> float:
+    return statistics.median(xs)
+
+
+def spread(xs: Sequence[float], scale: float = 1e3) -> str:
+    """``min-max`` of ``xs`` (scaled, ms by default), to print beside a median."""
+    return f"{min(xs) * scale:.1f}-{max(xs) * scale:.1f}"
+
+
+class GcClock:
+    """Time spent in the cyclic collector, read from ``gc.callbacks`` (start/stop of each collection).
+
+    >>> clock = GcClock()
+    >>> with clock:
+    ...     _ = gc.collect()
+    >>> clock.collections[2] >= 1 and clock.seconds >= 0
+    True
+    """
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.collections = [0, 0, 0]  # by generation
+        self._start = 0.0
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._start = clock()
+        else:
+            self.seconds += clock() - self._start
+            self.collections[info["generation"]] += 1
+
+    def reset(self) -> None:
+        self.seconds = 0.0
+        self.collections = [0, 0, 0]
+
+    def __enter__(self) -> "GcClock":
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._callback)
 
 
 def traced_bytes(build: Callable[[], T]) -> tuple[T, int]:
@@ -66,9 +129,37 @@ def traced_bytes(build: Callable[[], T]) -> tuple[T, int]:
 
 
 def machine() -> str:
-    return f"{platform.processor() or platform.machine()}, Python {sys.version.split()[0]} ({platform.python_implementation()})"
+    """CPU model, core count and Python version: every benchmark prints it first."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            model = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return (f"{model}, {os.cpu_count()} cores, Python {sys.version.split()[0]} "
+            f"({platform.python_implementation()}), gc thresholds {gc.get_threshold()}")
 
 
 def row(name: str, ours: float, theirs: float, unit: str = "ms", scale: float = 1e3) -> str:
     ratio = theirs / ours if ours else float("inf")
     return f"{name:<44} {ours * scale:>10.2f} {unit:<3} {theirs * scale:>10.2f} {unit:<3} {ratio:>7.2f}x"
+
+
+def spread_row(name: str, ours: Sequence[float], theirs: Sequence[float], scale: float = 1e3) -> str:
+    """One line: the medians of both sides in ms, their min-max, and the ratio of the medians."""
+    mo, mt = median(ours), median(theirs)
+    return (f"{name:<40} {mo * scale:>9.2f} ms ({spread(ours, scale):>13}) {mt * scale:>9.2f} ms "
+            f"({spread(theirs, scale):>15}) {mt / mo:>7.2f}x")
+
+
+SPREAD_HEADER = f"{'median (min-max)':<40} {'autodiff':>28} {'micrograd':>30} {'ratio':>8}"
+
+
+def target(name: str, value: float, goal: float, at_most: bool = False) -> str:
+    """A target line, the one format ``run_all.py`` reads: ``target: <name>: 3.21x >= 3x MET``.
+
+    ``value`` is a ratio to micrograd (higher is better), or with ``at_most`` a fraction of it
+    (memory: lower is better).
+    """
+    met = value <= goal if at_most else value >= goal
+    return f"target: {name}: {value:.2f}x {'<=' if at_most else '>='} {goal:g}x {'MET' if met else 'MISSED'}"

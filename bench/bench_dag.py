@@ -1,0 +1,125 @@
+"""Random-DAG benchmark: shared subexpressions, about 100,000 nodes, this project vs micrograd.
+
+The chains of ``bench_engine.py`` use each node once or twice, in a fixed pattern. Here each new
+expression combines two or three earlier nodes picked at random from the last ``WINDOW``
+expressions, so most nodes have several consumers and the graph has no regular shape. Both
+engines build the same graph from the same seed, with ops micrograd 0.1.0 has as one node each
+(``+``, ``*``, ``relu``, and ``*`` by a constant, which both make as a constant leaf and a
+``*`` node; micrograd 0.1.0 has no ``tanh``). The expressions nothing consumed are summed
+pairwise into the root, so every node is in the root's graph.
+
+Measured, as medians of 5 timed calls after warm-up (the harness's protocol): construction,
+the first backward on a freshly built graph, with the collector on and off, and memory per node.
+
+    python bench/bench_dag.py
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.append(str(Path(__file__).resolve().parent.parent))  # after PYTHONPATH: an engine copy there wins
+
+import micrograd.engine as mg  # noqa: E402
+from harness import (  # noqa: E402
+    SPREAD_HEADER,
+    machine,
+    median,
+    spread_row,
+    target,
+    timings,
+    traced_bytes,
+)
+
+import autodiff as ad  # noqa: E402
+
+NODES = 100_000
+WINDOW = 1000  # operands come from the last WINDOW expressions
+SEED = 0
+REPEAT = 5
+
+
+def build(V, nodes: int = NODES, window: int = WINDOW, seed: int = SEED):
+    """The random DAG with ``V`` as the Value class; returns its root.
+
+    Ops and operands are drawn from one ``random.Random(seed)`` and never from the values, so
+    both engines make the same graph node for node. Values stay within [-2, 2].
+    """
+    rng = random.Random(seed)
+    made = [V(rng.uniform(-1.0, 1.0)) for _ in range(window)]
+    count = window
+    consumed = set()
+
+    def pick():
+        i = len(made) - 1 - int(rng.random() * window)
+        consumed.add(i)
+        return made[i]
+
+    while count < nodes:
+        r = rng.random()
+        a, b = pick(), pick()
+        if r < 0.3:
+            x = a * b  # 1 node
+            count += 1
+        elif r < 0.6:
+            x = (a + b) * 0.7  # a constant, + and *: 3 nodes
+            count += 3
+        elif r < 0.8:
+            x = a * b + pick()  # three operands: 2 nodes
+            count += 2
+        else:
+            x = (a + b).relu() * 0.7  # 4 nodes
+            count += 4
+        made.append(x)
+    ends = [v for i, v in enumerate(made) if i not in consumed]
+    while len(ends) > 1:
+        ends = [ends[i] + ends[i + 1] if i + 1 < len(ends) else ends[i] for i in range(0, len(ends), 2)]
+    return ends[0]
+
+
+def shape(root) -> tuple[int, float, int]:
+    """Nodes in the graph, the share of them with two or more consumers, and the longest path."""
+    order = ad.topological_order(root)
+    consumers: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    for v in order:
+        depth[id(v)] = 1 + max((depth[id(p)] for p in v.parents), default=0)
+        for p in set(map(id, v.parents)):
+            consumers[p] = consumers.get(p, 0) + 1
+    shared = sum(1 for c in consumers.values() if c >= 2) / len(order)
+    return len(order), shared, max(depth.values())
+
+
+def main() -> None:
+    print(f"machine: {machine()}")
+    n, shared, longest = shape(build(ad.Value))
+    # micrograd sorts recursively, one Python frame per node on the longest path.
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 4 * longest + 1000))
+    print(f"graph: {n} nodes, {shared:.0%} of them used by two or more ops, longest path {longest} nodes "
+          f"(window {WINDOW}, seed {SEED})\n")
+    print(SPREAD_HEADER)
+    lines = []
+    for gc_on in (True, False):
+        tag = "gc on" if gc_on else "gc off"
+        c_ours = timings(lambda: build(ad.Value), repeat=REPEAT, gc_enabled=gc_on)
+        c_mg = timings(lambda: build(mg.Value), repeat=REPEAT, gc_enabled=gc_on)
+        print(spread_row(f"construction ({tag})", c_ours, c_mg))
+        # The first backward on a freshly built graph, as a training step runs it.
+        b_ours = timings(lambda r: r.backward(), setup=lambda: build(ad.Value), repeat=REPEAT, gc_enabled=gc_on, warmup=3)
+        b_mg = timings(lambda r: r.backward(), setup=lambda: build(mg.Value), repeat=REPEAT, gc_enabled=gc_on, warmup=3)
+        print(spread_row(f"backward, first call ({tag})", b_ours, b_mg))
+        lines.append(target(f"random DAG construction, {tag}", median(c_mg) / median(c_ours), 3))
+        lines.append(target(f"random DAG first backward, {tag}", median(b_mg) / median(b_ours), 2))
+    _, m_ours = traced_bytes(lambda: build(ad.Value))
+    _, m_mg = traced_bytes(lambda: build(mg.Value))
+    print(f"{'memory per node (tracemalloc)':<40} {m_ours / n:>9.1f} B {'':<16} {m_mg / n:>9.1f} B")
+    lines.append(target("random DAG memory per node", m_ours / m_mg, 0.5, at_most=True))
+    print()
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
