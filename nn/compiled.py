@@ -33,8 +33,10 @@ class CompiledStep:
     Calling it with inputs ``X`` and targets ``Y`` zeroes the model's gradients, runs forward and
     backward on every sample (parameters read once, gradients summed in the compiled loop), leaves
     the gradient of the *mean* loss in each parameter's ``.grad``, takes the optimizer's step if
-    there is one, and returns the mean loss. It is exactly the eager step
-    ``mean(loss_fn(model(x), y) for x, y in batch).backward()``, without building a Value per op.
+    there is one, and returns the mean loss. It computes the eager step
+    ``mean(loss_fn(model(x), y) for x, y in batch).backward()`` without building a Value per op:
+    each sample's numbers are the eager ones exactly; the samples' gradients are summed first to
+    last, where the eager walk may add them in another order, so sums can differ in the last bit.
     """
 
     def __init__(
@@ -42,13 +44,21 @@ class CompiledStep:
         model: MLP,
         loss_fn: Callable[[list[Value], list[Value]], Value] = mse_loss,
         optimizer: Optional[SGD] = None,
+        lift: bool = False,
     ) -> None:
         self.model = model
         self.optimizer = optimizer
         self.nin, self.nout = model.nin, model.sizes[-1]
         self._params = model.parameters()
         nin = self.nin
-        self.program = autodiff.compile(lambda xs: loss_fn(model(xs[:nin]), xs[nin:]), nin + self.nout)
+
+        def traced(xs: list[Value]) -> Value:
+            if lift:  # the lifted program's equations then call the targets t, as the maths does
+                for k, t in enumerate(xs[nin:]):
+                    t.label = f"t[{k}]"
+            return loss_fn(model(xs[:nin]), xs[nin:])
+
+        self.program = autodiff.compile(traced, nin + self.nout, lift=lift)
 
     def rows(self, X: Sequence[Sequence[float]], Y: Sequence[Target]) -> list[list[float]]:
         """Each sample's inputs and targets as one row of program inputs."""
@@ -76,6 +86,11 @@ def compile_step(
     model: MLP,
     loss_fn: Callable[[list[Value], list[Value]], Value] = mse_loss,
     optimizer: Optional[SGD] = None,
+    lift: bool = False,
 ) -> CompiledStep:
-    """A :class:`CompiledStep` for ``model``: trace once, then ``step(X, Y)`` per training step."""
-    return CompiledStep(model, loss_fn, optimizer)
+    """A :class:`CompiledStep` for ``model``: trace once, then ``step(X, Y)`` per training step.
+
+    With ``lift=True`` the step runs as matrix operations on numpy arrays
+    (:class:`~autodiff.lift.LiftedProgram`), the same numbers to rounding.
+    """
+    return CompiledStep(model, loss_fn, optimizer, lift)
