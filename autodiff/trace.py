@@ -37,7 +37,7 @@ import sys
 from typing import Any, Iterator, Optional, Sequence
 
 from . import fmt
-from .graph import _release_order
+from .graph import backward_order
 from .value import Value
 
 __all__ = ["trace", "Trace", "Path"]
@@ -126,13 +126,19 @@ class Paths:
 
 
 class Trace:
-    """How ``root``'s gradient with respect to ``wrt`` is made; see :func:`trace`."""
+    """How ``root``'s gradient with respect to ``wrt`` is made; see :func:`trace`.
+
+    ``total`` and ``count`` (the number of paths) are worked out when the trace is made, in time
+    linear in the graph. ``paths`` come depth first from ``wrt``: at each node, its consumers in
+    :func:`~autodiff.topological_order`, operand by operand (``a * a`` is two paths, operand 0's
+    first). ``paths[i]`` is path ``i`` of that order.
+    """
 
     def __init__(self, root: Value, wrt: Value) -> None:
         if not isinstance(root, Value) or not isinstance(wrt, Value):
             raise TypeError("trace(root, wrt) takes two Values")
         self.root, self.wrt = root, wrt
-        order = _release_order(root)  # root first: every node after all of its consumers
+        order = backward_order(root)  # root first: every node after all of its consumers
         here = next((i for i, v in enumerate(order) if v is wrt), None)
         if here is None:
             raise ValueError(f"{fmt.name(wrt)!r} is not in the graph of {fmt.name(root)!r}: its gradient is 0 by no path")

@@ -144,6 +144,13 @@ def test_bad_indexes_are_refused_clearly():
         paths[1.0]
     with pytest.raises(ValueError, match="max_paths must be a whole number"):
         autodiff.trace(a * a, a).explain(max_paths=-1)
+    v = a
+    for _ in range(40):
+        v = v * v + v  # 3**40 paths: more than len() can return
+    t = autodiff.trace(v, a)
+    with pytest.raises(OverflowError, match=f"{3**40} paths: more than len.. can return; Trace.count holds the exact number"):
+        len(t.paths)
+    assert t.count == 3**40 and t.paths[-1].nodes[-1] is v
 
 
 def diamond(layers: int):

@@ -6,6 +6,10 @@ and lists the numbers (grad, local derivatives, contributions, before and after)
 the same :class:`~autodiff.debug.record.StepRecord` as the terminal debugger, embedded as JSON.
 Nothing is loaded from the network, and labels only reach the page as text.
 
+It writes what the other front ends write: nodes named by :func:`autodiff.fmt.name`, numbers in
+the panel as :func:`autodiff.fmt.number` writes them (its ``num()`` is the same formatting in
+JavaScript, tested against it in Chromium) and grads in the drawing as :func:`autodiff.fmt.short`.
+
 >>> from autodiff import Value
 >>> x = Value(2.0, label="x")
 >>> y = (x * x).tanh()

@@ -14,7 +14,7 @@ Commands (a unique prefix is enough)::
     quit           leave
 
 A node is named by its label, or by :func:`autodiff.fmt.name` (its formula) when it has none;
-LABEL may be either. Numbers have 6 significant digits (:func:`autodiff.fmt.number`), and
+LABEL may be either (``print W1[0][2] * x[0]``). Numbers have 6 significant digits (:func:`autodiff.fmt.number`), and
 nothing a label holds reaches the terminal as a control character (:func:`autodiff.fmt.printable`).
 
 It reads commands from a terminal, with line editing and history (the ``readline`` module, where
@@ -237,7 +237,8 @@ class Debugger:
         self._say(f"wrote {path}")
 
     def do_help(self, arg: str) -> None:
-        self._say((__doc__ or "").split("::")[1].split("It reads")[0].rstrip())
+        # the command table of the module's docstring: the block after "Commands ...::"
+        self._say((__doc__ or "").split("::\n\n")[1].split("\n\n")[0])
 
     # -- loop ----------------------------------------------------------------------------------
     def onecmd(self, line: str) -> bool:
