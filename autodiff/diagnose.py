@@ -57,7 +57,7 @@ from .trace import trace
 from .value import _GENERATED, Value
 
 __all__ = ["VANISH", "EXPLODE", "SATURATE", "KINDS", "Factor", "Finding", "Diagnosis", "diagnose",
-           "Origin", "NanOrigin", "nan_origin", "record_origins", "local_formula", "compact_names", "check_thresholds"]
+           "Origin", "NanOrigin", "nan_origin", "record_origins", "local_formula", "compact_names", "check_thresholds", "blame"]
 
 #: A parameter whose ``|gradient|`` is below this vanishes (nn.diagnose: a layer's gradient norm).
 VANISH = 1e-5
@@ -329,19 +329,21 @@ class _Graph:
         how many factors of that path are larger than 1 in magnitude.
 
         One pass from ``start`` towards the root counts the paths from ``start`` to each node and
-        keeps, for each node, the path from ``start`` with the largest ``|product|`` (in logs, so a
-        deep graph neither overflows nor underflows). An edge lies on every path when the paths
-        into its parent times those out of its child are all the paths.
+        keeps, for each node, two paths from ``start``: the one with the largest ``|product|`` (in
+        logs, so a deep graph neither overflows nor underflows) and the widest one, whose smallest
+        ``|factor|`` is the largest. An edge lies on every path when the paths into its parent times
+        those out of its child are all the paths.
 
-        Vanishing: the smallest factor on every path, if it is below 1; else the smallest factor of
-        the path that carries the most. Exploding: the largest factor of that path, leaving out
-        the ``head`` edges (shared by every parameter judged, such as the loss's own slope, which
-        grows with the error) unless no other factor is above 1.
+        Vanishing: the smallest factor of the widest path, so every path crosses a factor at least
+        that small (an edge on every path preferred among equals); if it is not below 1, a path
+        multiplies no factor below 1, and a small gradient means that the paths cancel. Exploding: the
+        largest factor of the path carrying the most, leaving out the ``head`` edges (the loss's own
+        slope, which grows with the error) unless no other factor is above 1.
         """
         order, ids = self.order, self.id
         count = {start: 1}
         best: dict[int, tuple[float, int, int]] = {start: (0.0, -1, -1)}  # log|product|, from, k
-        common: list[tuple[float, int, int]] = []  # (|local|, child, k) of edges on every path
+        wide: dict[int, tuple[float, int, int]] = {start: (math.inf, -1, -1)}  # smallest |factor|, from, k
         total = self.to_root[start]
         for i in range(start + 1, len(order)):
             pairs = iter(order[i]._edges)
@@ -353,34 +355,46 @@ class _Graph:
                 logged = _log_abs(local) + best[j][0]
                 if i not in best or logged > best[i][0]:
                     best[i] = (logged, j, k)
-                if count[j] * self.to_root[i] == total and local == local:
-                    common.append((abs(local), i, k))
+                width = min(wide[j][0], abs(local) if local == local else math.inf)
+                if i not in wide or width > wide[i][0]:
+                    wide[i] = (width, j, k)
         last = len(order) - 1
         if last not in best or start == last:
             return None, 1.0, 0
-        path = []  # the best path's edges (child, k, parent), root end first
-        node = last
-        while node != start:
-            _, j, k = best[node]
-            path.append((node, k, j))
-            node = j
+        path = self._path(best, start)
         peak = math.exp(best[last][0]) if best[last][0] < 709 else math.inf
-        size = [abs(order[i]._edges[2 * k + 1]) for i, k, _ in path]
+        size = [_magnitude(order[i]._edges[2 * k + 1]) for i, k, _ in path]
         above = sum(s > 1 for s in size)
 
-        def share(child: int, k: int, parent: int) -> Factor:
+        def share(edge: tuple[int, int, int]) -> Factor:
+            child, k, parent = edge
             return self.factor(child, k, count[parent] * self.to_root[child], total)
 
         if kind == "vanishing":
-            if common and min(common)[0] < 1:
-                _, i, k = min(common)
-                return share(i, k, ids[id(order[i]._edges[2 * k])]), peak, above
-            pick = min(range(len(path)), key=lambda e: size[e] if size[e] == size[e] else math.inf)
+            narrow = wide[last][0]
+            edges = [e for e in self._path(wide, start) if _magnitude(order[e[0]]._edges[2 * e[1] + 1]) == narrow]
+            everywhere = [e for e in edges if count[e[2]] * self.to_root[e[0]] == total]
+            return share((everywhere or edges)[0]), peak, above
         else:
             own = [e for e in range(len(path)) if path[e][:2] not in head and size[e] > 1]
-            pick = max(own or range(len(path)), key=lambda e: size[e] if size[e] == size[e] else 0.0)
-        i, k, j = path[pick]
-        return share(i, k, j), peak, above
+            pick = max(own or range(len(path)), key=lambda e: size[e] if size[e] != math.inf else 0.0)
+        return share(path[pick]), peak, above
+
+    @staticmethod
+    def _path(back: dict[int, tuple[float, int, int]], start: int) -> list[tuple[int, int, int]]:
+        """The edges ``(child, k, parent)`` of the path kept by ``back`` from ``start``, root end first."""
+        out = []
+        node = max(back)
+        while node != start:
+            _, j, k = back[node]
+            out.append((node, k, j))
+            node = j
+        return out
+
+
+def _magnitude(x: float) -> float:
+    """``|x|``, a nan counted as infinitely large (it narrows nothing; the nan is reported apart)."""
+    return abs(x) if x == x else math.inf
 
 
 def _log_abs(x: float) -> float:
@@ -423,6 +437,32 @@ def diagnose(root: Value, *, wrt: Optional[Sequence[Value]] = None, vanish: floa
     findings += _gradient_findings(g, params, vanish, explode)
     findings += _unit_findings(g, saturate)
     return Diagnosis(root, findings, vanish, explode, saturate, origin)
+
+
+def blame(root: Value, wrt: Value, kind: str = "vanishing", *, pass_over: Sequence[Value] = ()) -> Optional[Factor]:
+    """The factor of the chain rule to blame for ``d root / d wrt`` being small (``kind="vanishing"``)
+    or large (``"exploding"``), as :func:`autodiff.diagnose` picks it; None when no path leads from
+    ``wrt`` to ``root``. For ``"exploding"``, the edges into the nodes of ``pass_over`` (a loss's
+    own nodes, whose slope grows with the error) are passed over unless no other factor is above 1.
+
+    >>> from autodiff import Value
+    >>> w = Value(0.1, label="w")
+    >>> h = (w * 40.0).tanh()
+    >>> h.label = "h"
+    >>> blame(h, w).text()
+    'dh/d(w * 40) = 1 - h * h = 0.00134095'
+    """
+    if kind not in ("vanishing", "exploding"):
+        raise ValueError(f"kind must be 'vanishing' or 'exploding', not {kind!r}")
+    if not isinstance(root, Value) or not isinstance(wrt, Value):
+        raise TypeError("blame(root, wrt) takes two Values")
+    g = _Graph(root)
+    i = g.id.get(id(wrt))
+    if i is None:
+        return None
+    skip = {g.id[id(v)] for v in pass_over if id(v) in g.id}
+    head = {(c, k) for c in skip for k in range(len(g.order[c].parents))}
+    return g.cause(i, kind, head)[0]
 
 
 def _parameters(g: _Graph, wrt: Optional[Sequence[Value]]) -> list[Value]:
@@ -483,6 +523,9 @@ def _gradient_finding(g: _Graph, kind: str, cancelled: bool, members: list[tuple
         why = f"{factor.text()} on every path into {into}"
         if len({(m[2].child_id, m[2].k) for m in members if m[2] is not None}) > 1:
             why = f"{factor.text()}, and the same factor {factor.formula} on every path into each of the others"
+    elif vanishing:
+        why = (f"{factor.text()}: every path into {into} crosses a factor this small or smaller "
+               f"(this one on {factor.paths} of the {factor.of} paths into {fmt.name(p)})")
     else:
         why = (f"{factor.text()} on the path that carries the most (product {fmt.number(peak)}, "
                f"{above} of its factors above 1), crossed by {factor.paths} of the {factor.of} paths into "

@@ -15,6 +15,7 @@ True
 from . import reference
 from .compiled import CompiledStep, compile_step
 from .data import moons
+from .diagnose import NetworkDiagnosis, diagnose
 from .layers import ACTIVATIONS, MLP, Layer, Neuron
 from .losses import mse_loss, sse_loss
 from .module import Module
@@ -37,4 +38,6 @@ __all__ = [
     "to_torch",
     "from_torch",
     "compare_with_torch",
+    "diagnose",
+    "NetworkDiagnosis",
 ]

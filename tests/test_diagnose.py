@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 
@@ -81,17 +82,57 @@ def test_the_factor_on_every_path_is_preferred_and_paths_are_counted():
     assert (f.factor.paths, f.factor.of) == (3, 3)
 
 
-def test_with_no_small_factor_on_every_path_the_path_carrying_the_most_is_read():
-    # loss = (w * 1e-4) * 2e-3 + (w * 3e-3) * 1e-4: two paths, no common edge; products 2e-7 and 3e-7
+def test_with_no_small_factor_on_every_path_the_narrowest_factor_of_the_widest_path_is_blamed():
+    # loss = (w * 1e-4) * 2e-3 + (w * 3e-3) * 5e-4: two paths, no common edge. Their smallest factors
+    # are 1e-4 and 5e-4: every path crosses a factor of 5e-4 or smaller, d(b * 0.0005)/db on the second
     w = Value(1.0, label="w")
     a = labelled(w * 1e-4, "a")
     b = labelled(w * 3e-3, "b")
-    loss = labelled(a * 2e-3 + b * 1e-4, "loss")
+    loss = labelled(a * 2e-3 + b * 5e-4, "loss")
     (f,) = diagnose(loss, wrt=[w]).of_kind("vanishing")
-    # the larger path is w -> b -> loss (3e-3 * 1e-4); its smallest factor is d(b * 1e-4)/db = 1e-4
-    assert f.factor.parent is b and f.factor.local == 1e-4
+    assert f.value == pytest.approx(1e-4 * 2e-3 + 3e-3 * 5e-4)
+    assert f.factor.parent is b and f.factor.local == 5e-4
     assert (f.factor.paths, f.factor.of) == (1, 2) and not f.factor.everywhere
-    assert "1 of the 2 paths" in f.message and "product 3e-07" in f.message
+    assert "every path into w crosses a factor this small or smaller (this one on 1 of the 2 paths" in f.message
+
+
+def test_a_zero_on_every_path_but_on_no_single_edge_is_found():
+    # two relus, both closed, on the only two paths from w: no edge is common, each path has a 0
+    w = Value(1.0, label="w")
+    z1, z2 = labelled(w * -2.0, "z1"), labelled(w * -3.0, "z2")
+    loss = labelled(z1.relu() + z2.relu() + w * 0.0, "loss")  # a third path, through a 0 constant
+    (f,) = diagnose(loss, wrt=[w]).of_kind("vanishing")
+    assert f.value == 0.0 and f.factor.local == 0.0 and not f.factor.everywhere
+    assert f.factor.of == 3
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_blamed_factor_bounds_every_path_on_random_graphs(seed):
+    """Against every path listed by trace: the vanishing factor is the largest of the paths' smallest
+    factors; the exploding one is the largest factor of the path with the largest product."""
+    import random
+
+    from autodiff.diagnose import blame
+
+    rng = random.Random(seed)
+    w = Value(rng.uniform(0.5, 1.5), label="w")
+    nodes = [w, Value(rng.uniform(-2, 2), label="c")]
+    nodes.append(labelled(w * nodes[1], "wc"))
+    for n in range(12):
+        a, b = rng.choice(nodes[-4:]), rng.choice(nodes)
+        op = rng.choice(["*", "+", "tanh", "k"])
+        made = a * b if op == "*" else a + b if op == "+" else (a * 3.0).tanh() if op == "tanh" else a * rng.uniform(-4, 4)
+        nodes.append(labelled(made, f"n{n}"))
+    root = Value.sum(nodes[2:])
+    paths = list(autodiff.trace(root, w).paths)
+    small = blame(root, w, "vanishing")
+    assert max(min(abs(x) for x in p.locals) for p in paths) == abs(small.local)
+    assert small.of == len(paths)
+    assert small.paths == sum(any(e == (small.parent, small.child, small.k) for e in p.edges) for p in paths)
+    big = blame(root, w, "exploding")
+    top = max(abs(p.product) for p in paths)
+    carrying = [p for p in paths if abs(p.product) >= top * (1 - 1e-9)]  # ties, and logs' rounding
+    assert any(abs(big.local) == max(abs(x) for x in p.locals) for p in carrying) or top == 0
 
 
 def test_paths_that_cancel_are_said_to_cancel():
@@ -354,3 +395,173 @@ def test_record_origins_puts_the_previous_profiler_back():
         assert sys.getprofile() is mine and seen  # kept running inside, and restored after an error
     finally:
         sys.setprofile(None)
+
+
+# -- nn.diagnose: networks built to fail ------------------------------------------------------------------
+def batch_of(n: int = 8, seed: int = 1):
+    import random
+
+    rng = random.Random(seed)
+    X = [[rng.uniform(-1, 1), rng.uniform(-1, 1)] for _ in range(n)]
+    Y = [[rng.uniform(-1, 1)] for _ in range(n)]
+    return X, Y
+
+
+def scaled(model, factor: float):
+    for layer in model.layers:
+        for row in layer.weights:
+            for w in row:
+                w.data *= factor
+    return model
+
+
+def reference_norms(model, X, Y, loss="mse"):
+    """Each layer's gradient norm of the mean loss, by the matrix rules on plain floats."""
+    n = len(X)
+    norms = []
+    results = [nn.reference.from_model(model, x, y, loss=loss) for x, y in zip(X, Y)]
+    for l in range(len(model.layers)):
+        total = 0.0
+        rows = len(results[0].weight_grads[l])
+        cols = len(results[0].bias_grads[l])
+        for i in range(rows):
+            for j in range(cols):
+                total += (sum(r.weight_grads[l][i][j] for r in results) / n) ** 2
+        for j in range(cols):
+            total += (sum(r.bias_grads[l][j] for r in results) / n) ** 2
+        norms.append(math.sqrt(total))
+    return norms, results
+
+
+def unit_of(label: str) -> tuple[int, int]:
+    """``h5[2]`` -> (5, 2)."""
+    import re
+
+    match = re.fullmatch(r"[hz](\d+)\[(\d+)\]", label)
+    assert match, label
+    return int(match[1]), int(match[2])
+
+
+def test_a_deep_tanh_network_with_large_weights_vanishes_through_its_saturated_units():
+    X, Y = batch_of()
+    model = scaled(nn.MLP(2, [4] * 6 + [1], seed=0), 40.0)
+    report = nn.diagnose(model, X, Y)
+    norms, results = reference_norms(model, X, Y)
+    for stats, norm in zip(report.layers, norms):
+        assert stats.grad_norm == pytest.approx(norm, rel=1e-9, abs=1e-300)
+    # saturated fractions and mean slopes, from the matrix rules' activations
+    for l, stats in enumerate(report.layers[:-1]):
+        slopes = [1 - a * a for r in results for a in r.activations[l]]
+        assert stats.saturated_fraction == sum(s < 0.01 for s in slopes) / len(slopes)
+        assert stats.mean_slope == pytest.approx(sum(slopes) / len(slopes), rel=1e-9)
+    vanishing = {f.layer: f for f in report.of_kind("vanishing")}
+    assert 1 in vanishing and report.layers[0].grad_norm < 1e-5
+    first = vanishing[1]
+    # the factor: a tanh slope, 1 - h^2 with h read from the matrix rules on the same sample
+    l, j = unit_of(first.factor.child.label)
+    assert first.factor.formula == f"1 - h{l}[{j}] * h{l}[{j}]"
+    a = results[first.sample].activations[l - 1][j]
+    assert first.factor.local == pytest.approx(1 - a * a, rel=1e-6) and first.factor.local < 0.01
+    # and the claim: every path into the unit's bias crosses a factor that small or smaller
+    loss = nn.mse_loss(model(X[first.sample]), Y[first.sample])
+    bias = model.layers[0].biases[first.units[0]]
+    smallest = [min(abs(x) for x in path.locals) for path in autodiff.trace(loss, bias).paths]
+    assert max(smallest) == pytest.approx(abs(first.factor.local), rel=1e-12)
+    assert "saturated" in first.message and "layer 3 100%" in first.message
+    assert {f.layer for f in report.of_kind("saturated")} >= {3, 4, 5, 6}
+
+
+def test_a_deep_linear_network_with_large_weights_explodes_and_a_weight_is_named():
+    X, Y = batch_of()
+    model = scaled(nn.MLP(2, [6] * 4 + [1], activation="linear", seed=0), 6.0)
+    report = nn.diagnose(model, X, Y)
+    norms, _ = reference_norms(model, X, Y)
+    assert [s.grad_norm for s in report.layers] == pytest.approx(norms, rel=1e-9)
+    exploding = {f.layer: f for f in report.of_kind("exploding")}
+    assert 1 in exploding and norms[0] > 1000
+    factor = exploding[1].factor
+    # a weight of a later layer: d(W * h)/dh = W, above 1 in magnitude
+    assert factor.formula.startswith("W") and factor.local == model.parameter(factor.formula).data
+    assert abs(factor.local) > 1 and int(factor.formula[1]) > 1
+    assert report.of_kind("vanishing") == [] and report.of_kind("dead") == []
+
+
+def test_relus_with_a_large_negative_bias_die_and_take_the_gradient_with_them():
+    X, Y = batch_of()
+    model = nn.MLP(2, [4, 4, 1], activation="relu", seed=0)
+    for b in model.layers[1].biases:
+        b.data = -20.0
+    report = nn.diagnose(model, X, Y)
+    _, results = reference_norms(model, X, Y)
+    # by the matrix rules, every z2[j] is <= 0 on every sample
+    assert all(z <= 0 for r in results for z in r.pre_activations[1])
+    assert report.layers[1].dead == (0, 1, 2, 3) and report.layers[1].dead_fraction == 1.0
+    dead = report.of_kind("dead")
+    assert [(f.layer, f.units) for f in dead] == [(2, (j,)) for j in range(4)]
+    for f in dead:
+        j = f.units[0]
+        assert f.value == max(r.pre_activations[1][j] for r in results)
+        assert f"bias b2[{j}] = -20" in f.message and f.factor.local == 0.0
+    vanishing = {f.layer: f for f in report.of_kind("vanishing")}
+    assert set(vanishing) == {1, 2}
+    assert report.layers[0].grad_norm == 0.0 and report.layers[1].grad_norm == 0.0
+    for f in vanishing.values():
+        assert f.factor.local == 0.0 and re.fullmatch(r"1 if z2\[\d\] > 0 else 0", f.factor.formula)
+
+
+def test_one_dead_unit_is_that_unit_only():
+    X, Y = batch_of()
+    model = nn.MLP(2, [4, 4, 1], activation="relu", seed=0)
+    model.layers[0].biases[2].data = -20.0
+    report = nn.diagnose(model, X, Y)
+    assert report.layers[0].dead == (2,) and report.layers[0].dead_fraction == 0.25
+    assert [(f.kind, f.layer, f.units) for f in report.findings] == [("dead", 1, (2,))]
+    assert "W1[*][2], b1[2] get no gradient" in report.findings[0].message
+
+
+def test_nn_diagnose_changes_nothing_and_a_healthy_network_is_fine():
+    X, Y = batch_of()
+    model = nn.MLP(2, [4, 1], seed=0)
+    model.layers[0].biases[0].grad = 3.0
+    before = [(p.data, p.grad) for p in model.parameters()]
+    report = nn.diagnose(model, X, Y, loss="sse")
+    assert [(p.data, p.grad) for p in model.parameters()] == before
+    assert report.ok and "nothing found" in str(report)
+    norms, _ = reference_norms(model, X, Y, loss="sse")
+    assert [s.grad_norm for s in report.layers] == pytest.approx(norms, rel=1e-9)
+    table = report.table().splitlines()
+    assert table[0].split() == ["layer", "activation", "units", "|grad|", "dead", "saturated", "mean", "slope"]
+    assert table[1].split()[:3] == ["1", "tanh", "4"]
+
+
+def test_a_custom_loss_is_a_function():
+    X, Y = batch_of(4)
+    model = nn.MLP(2, [3, 1], seed=0)
+    report = nn.diagnose(model, X, Y, loss=lambda ys, ts: ((ys[0] - ts[0]) ** 2) * 0.5)
+    norms, _ = reference_norms(model, X, Y, loss="sse")
+    assert [s.grad_norm for s in report.layers] == pytest.approx(norms, rel=1e-9)
+
+
+def test_a_non_finite_value_is_traced_to_its_layer():
+    X, Y = batch_of(3)
+    model = nn.MLP(2, [3, 1], seed=0)
+    model.layers[0].weights[0][1].data = 1e308
+    X[1] = [10.0, 0.5]
+    report = nn.diagnose(model, X, Y)
+    (f,) = report.of_kind("non-finite")
+    assert f.layer == 1 and f.sample == 1 and f.value == math.inf
+    assert "W1[0][1] * x[0]" in f.message
+
+
+@pytest.mark.parametrize("call, error, words", [
+    (lambda m: nn.diagnose(m, [[0.0, 1.0]], [[1.0], [2.0]]), ValueError, "as many targets as inputs"),
+    (lambda m: nn.diagnose(m, [[0.0, 1.0, 2.0]], [[1.0]]), ValueError, "sample #0: the model takes 2 inputs"),
+    (lambda m: nn.diagnose(m, [[0.0, "a"]], [[1.0]]), TypeError, "sample #0: each input must be a number"),
+    (lambda m: nn.diagnose(m, [[0.0, 1.0]], [[1.0]], loss="l1"), ValueError, "unknown loss 'l1'"),
+    (lambda m: nn.diagnose(m, [[0.0, 1.0]], [[1.0]], vanish=-1), ValueError, "vanish"),
+    (lambda m: nn.diagnose(m.layers[0], [[0.0, 1.0]], [[1.0]]), TypeError, "needs an nn.MLP"),
+    (lambda m: nn.diagnose(m, [], []), ValueError, "at least one"),
+])
+def test_bad_input_is_named(call, error, words):
+    with pytest.raises(error, match=words):
+        call(nn.MLP(2, [3, 1], seed=0))

@@ -1,0 +1,364 @@
+"""Diagnosing a network over a batch, layer by layer: gradient norms, dead and saturated units, and why.
+
+:func:`nn.diagnose` runs the model on every sample of a batch, as the eager training step does, and
+reports for each layer the norm of the mean loss's gradient over its weights and biases, its
+dead units (a relu that is 0 on *every* sample: nothing ever flows back through it), its
+saturated units (a tanh or sigmoid whose slope is below ``saturate`` on every sample) and the
+fraction of (unit, sample) pairs that are saturated. A layer whose gradient norm is below
+``vanish`` or above ``explode`` is explained by the factor of the chain rule to blame, found by
+:func:`~autodiff.diagnose.blame` on the sample and unit that carry the most.
+
+>>> import nn
+>>> model = nn.MLP(2, [3, 1], activation="relu", seed=0)
+>>> model.layers[0].biases[1].data = -10.0       # unit h1[1] can never open on these inputs
+>>> report = diagnose(model, [[0.5, -1.0], [1.0, 0.5]], [[1.0], [0.0]])
+>>> report.layers[0].dead
+(1,)
+>>> print(report.findings[0].message)  # doctest: +ELLIPSIS
+h1[1] is dead on all 2 samples: z1[1] = ... <= 0 on each (its largest), bias b1[1] = -10, so dh1[1]/dz1[1] = 0 and W1[*][1], b1[1] get no gradient
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Sequence, Union
+
+import autodiff
+from autodiff import Value, fmt
+from autodiff.diagnose import EXPLODE, SATURATE, VANISH, Factor, blame, check_thresholds, compact_names
+
+from .layers import MLP
+from .losses import mse_loss, sse_loss
+
+__all__ = ["LayerStats", "LayerFinding", "NetworkDiagnosis", "diagnose", "LOSSES", "batch"]
+
+Target = Union[float, Sequence[float]]
+LossFn = Callable[[list[Value], list[Value]], Value]
+
+#: The losses :func:`nn.diagnose` takes by name.
+LOSSES: dict[str, LossFn] = {"mse": mse_loss, "sse": sse_loss}
+
+
+@dataclass(frozen=True)
+class LayerStats:
+    """One layer over the batch (``layer`` counts from 1).
+
+    ``grad_norm`` is the Euclidean norm of the mean loss's gradient over the layer's weights and
+    biases (``weight_grad_norm`` and ``bias_grad_norm`` each part alone). ``dead`` are the relu
+    units that are 0 on every sample, ``saturated`` the tanh and sigmoid units whose slope is below
+    the threshold on every sample; ``saturated_fraction`` counts (unit, sample) pairs;
+    ``mean_slope`` is the mean ``|activation'(z)|`` over units and samples (1 for a linear layer).
+    """
+
+    layer: int
+    activation: str
+    units: int
+    grad_norm: float
+    weight_grad_norm: float
+    bias_grad_norm: float
+    dead: tuple[int, ...]
+    saturated: tuple[int, ...]
+    saturated_fraction: float
+    mean_slope: float
+
+    @property
+    def dead_fraction(self) -> float:
+        """The fraction of the layer's units that are dead."""
+        return len(self.dead) / self.units
+
+
+@dataclass(frozen=True)
+class LayerFinding:
+    """What :func:`nn.diagnose` found about one layer: ``kind`` (``vanishing``, ``exploding``, ``dead``,
+    ``saturated`` or ``non-finite``), the ``layer`` (from 1; None for the loss), the ``units`` it is
+    about, a one-line ``message``, and the ``factor`` to blame, read on sample number ``sample``."""
+
+    kind: str
+    layer: Optional[int]
+    units: tuple[int, ...]
+    message: str
+    factor: Optional[Factor] = None
+    sample: Optional[int] = None
+    value: Optional[float] = None
+
+    def data(self) -> dict[str, Any]:
+        """Plain data: kind, layer, units, message, the factor's name, formula and value."""
+        factor = None if self.factor is None else {"name": self.factor.name, "formula": self.factor.formula,
+                                                   "local": self.factor.local, "everywhere": self.factor.everywhere}
+        return {"kind": self.kind, "layer": self.layer, "units": list(self.units), "message": self.message,
+                "factor": factor, "sample": self.sample, "value": self.value}
+
+
+@dataclass
+class NetworkDiagnosis:
+    """:func:`nn.diagnose`'s report: ``layers`` (one :class:`~nn.diagnose.LayerStats` each), ``findings``, the batch
+    size and mean loss, and the thresholds used; ``str()`` is a table and the findings as text."""
+
+    model: MLP
+    layers: list[LayerStats]
+    findings: list[LayerFinding]
+    samples: int
+    loss: float
+    vanish: float = VANISH
+    explode: float = EXPLODE
+    saturate: float = SATURATE
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing was found."""
+        return not self.findings
+
+    def of_kind(self, kind: str) -> list[LayerFinding]:
+        """The findings of one kind."""
+        return [f for f in self.findings if f.kind == kind]
+
+    def data(self) -> dict[str, Any]:
+        """The whole report as plain data."""
+        return {"samples": self.samples, "loss": self.loss,
+                "thresholds": {"vanish": self.vanish, "explode": self.explode, "saturate": self.saturate},
+                "layers": [dict(vars(s), dead=list(s.dead), saturated=list(s.saturated)) for s in self.layers],
+                "findings": [f.data() for f in self.findings]}
+
+    def table(self) -> str:
+        """One row per layer: activation, units, gradient norm, dead units, saturated fraction, mean slope."""
+        rows = [("layer", "activation", "units", "|grad|", "dead", "saturated", "mean slope")]
+        for s in self.layers:
+            rows.append((str(s.layer), s.activation, str(s.units), fmt.number(s.grad_norm),
+                         f"{len(s.dead)}/{s.units}", f"{100 * s.saturated_fraction:.0f}%", fmt.number(s.mean_slope)))
+        widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+        return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows)
+
+    def __str__(self) -> str:
+        head = (f"{self.model!r} on {self.samples} sample{'s' if self.samples != 1 else ''}, mean loss "
+                f"{fmt.number(self.loss)} (vanish < {fmt.number(self.vanish)}, explode > {fmt.number(self.explode)}, "
+                f"saturate < {fmt.number(self.saturate)})")
+        found = [f"- {f.kind}{'' if f.layer is None else f', layer {f.layer}'}: {f.message}" for f in self.findings]
+        return "\n".join([head, self.table(), *(found or ["nothing found"])])
+
+
+# -- running the batch ---------------------------------------------------------------------------------------
+@dataclass
+class _Sample:
+    """One sample's graph: its loss, and each layer's output nodes."""
+
+    loss: Value
+    outputs: list[list[Value]] = field(default_factory=list)
+
+
+def _loss_fn(loss: Union[str, LossFn]) -> LossFn:
+    if isinstance(loss, str):
+        if loss not in LOSSES:
+            raise ValueError(f"unknown loss {loss!r}; choose one of: {', '.join(LOSSES)}, or pass a function")
+        return LOSSES[loss]
+    if not callable(loss):
+        raise TypeError(f"loss must be a name ({', '.join(LOSSES)}) or a function, not {type(loss).__name__}")
+    return loss
+
+
+def batch(model: MLP, X: Sequence[Sequence[float]], Y: Sequence[Target]) -> list[tuple[list[float], list[float]]]:
+    """The batch as (inputs, targets) pairs of floats, checked against the model's sizes."""
+    if not isinstance(model, MLP):
+        raise TypeError(f"needs an nn.MLP, not {type(model).__name__}")
+    if isinstance(X, (int, float)) or isinstance(Y, (int, float)) or len(X) != len(Y) or not len(X):
+        raise ValueError("a batch needs as many targets as inputs, and at least one of each")
+    nout = model.sizes[-1]
+    out = []
+    for n, (x, y) in enumerate(zip(X, Y)):
+        target = [y] if isinstance(y, (int, float)) else list(y)
+        if isinstance(x, (int, float)) or len(x) != model.nin or len(target) != nout:
+            got = "a single number" if isinstance(x, (int, float)) else f"{len(x)}"
+            raise ValueError(f"sample #{n}: the model takes {model.nin} inputs and {nout} targets, "
+                             f"got {got} inputs and {len(target)} targets")
+        out.append(([_number(v, n, "input") for v in x], [_number(v, n, "target") for v in target]))
+    return out
+
+
+def _number(v: object, n: int, what: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise TypeError(f"sample #{n}: each {what} must be a number, not {type(v).__name__}: {v!r}")
+    return float(v)
+
+
+def _forward(model: MLP, x: list[float], y: list[float], loss_fn: LossFn) -> _Sample:
+    """The eager forward pass of one sample, keeping each layer's outputs."""
+    h: list[Value] = [Value(v, label=f"x[{i}]") for i, v in enumerate(x)]
+    sample = _Sample(loss=Value(0.0))
+    for layer in model.layers:
+        h = layer(h)
+        sample.outputs.append(h)
+    sample.loss = loss_fn(h, [Value(t, label=f"t[{k}]") for k, t in enumerate(y)])
+    return sample
+
+
+def _slope(out: Value) -> tuple[Value, float]:
+    """A unit's pre-activation and slope: ``(z, dh/dz)``; a linear unit is its own z, slope 1."""
+    if out.op in ("tanh", "sigmoid", "relu"):
+        return out.parents[0], out.locals[0]
+    return out, 1.0
+
+
+# -- the diagnosis --------------------------------------------------------------------------------------------
+def diagnose(model: MLP, X: Sequence[Sequence[float]], Y: Sequence[Target], loss: Union[str, LossFn] = "mse", *,
+             vanish: float = VANISH, explode: float = EXPLODE, saturate: float = SATURATE) -> NetworkDiagnosis:
+    """Each layer of ``model`` over the batch ``X``, ``Y``: gradient norms, dead and saturated units, causes.
+
+    ``loss`` is ``"mse"``, ``"sse"`` or a function ``loss(outputs, targets) -> Value``; the
+    gradient is that of the mean loss over the batch, as :func:`nn.compile_step` and an eager
+    step take it. Nothing changes the model: no ``.grad`` and no weight is touched. Thresholds
+    as in :func:`autodiff.diagnose`, applied to each layer's gradient norm.
+    """
+    vanish, explode, saturate = check_thresholds(vanish, explode, saturate)
+    pairs = batch(model, X, Y)
+    loss_fn = _loss_fn(loss)
+    samples = [_forward(model, x, y, loss_fn) for x, y in pairs]
+    n = len(samples)
+    params = model.parameters()
+    mean = [0.0] * len(params)
+    for s in samples:
+        for i, g in enumerate(autodiff.grad(s.loss, params)):
+            mean[i] += g / n
+    grads = {id(p): g for p, g in zip(params, mean)}
+    layers = [_layer_stats(layer, [s.outputs[l] for s in samples], grads, saturate)
+              for l, layer in enumerate(model.layers)]
+    findings = _non_finite(samples)
+    if not findings:
+        for l, (stats, layer) in enumerate(zip(layers, model.layers)):
+            findings += _gradient_finding(stats, layer, samples, vanish, explode, layers[l:])
+    for stats, layer in zip(layers, model.layers):
+        findings += _unit_findings(stats, layer, samples, saturate)
+    return NetworkDiagnosis(model, layers, findings, n, sum(s.loss.data for s in samples) / n,
+                            vanish, explode, saturate)
+
+
+def _norm(xs: Sequence[float]) -> float:
+    return math.sqrt(math.fsum(x * x for x in xs))
+
+
+def _layer_stats(layer: Any, outputs: list[list[Value]], grads: dict[int, float], saturate: float) -> LayerStats:
+    weights = [grads[id(w)] for row in layer.weights for w in row]
+    biases = [grads[id(b)] for b in layer.biases]
+    slopes = [[_slope(out)[1] for out in sample] for sample in outputs]  # [sample][unit]
+    zs = [[_slope(out)[0].data for out in sample] for sample in outputs]
+    units, n = layer.nout, len(outputs)
+    dead: tuple[int, ...] = ()
+    saturated: tuple[int, ...] = ()
+    fraction = 0.0
+    if layer.activation == "relu":
+        dead = tuple(j for j in range(units) if all(z[j] <= 0 for z in zs))
+    elif layer.activation in ("tanh", "sigmoid"):
+        saturated = tuple(j for j in range(units) if all(abs(s[j]) < saturate for s in slopes))
+        fraction = sum(abs(s[j]) < saturate for s in slopes for j in range(units)) / (units * n)
+    mean_slope = math.fsum(abs(x) for s in slopes for x in s) / (units * n)
+    return LayerStats(layer.layer, layer.activation, units, _norm(weights + biases), _norm(weights), _norm(biases),
+                      dead, saturated, fraction, mean_slope)
+
+
+def _non_finite(samples: list[_Sample]) -> list[LayerFinding]:
+    """The first sample whose loss or gradients are not finite, and where its first NaN or infinity came from."""
+    for n, s in enumerate(samples):
+        origin = autodiff.nan_origin(s.loss)
+        first = origin.forward or origin.backward
+        if first is None:
+            continue
+        return [LayerFinding("non-finite", _layer_of(first.node), (), f"sample #{n}: {first.message}",
+                             None, n, first.value)]
+    return []
+
+
+def _layer_of(v: Value) -> Optional[int]:
+    """The layer a node was made in, read from its name scope (``("layer 2", "neuron 1")``)."""
+    for part in v.scope or ():
+        if part.startswith("layer ") and part[6:].isdigit():
+            return int(part[6:])
+    return None
+
+
+def _gradient_finding(stats: LayerStats, layer: Any, samples: list[_Sample], vanish: float, explode: float,
+                      later: Sequence[LayerStats] = ()) -> list[LayerFinding]:
+    """A vanishing or exploding layer, explained on the sample and unit whose bias gradient is largest.
+
+    A unit's bias gradient is its delta, ``dloss/dz``: every path into the unit's weights runs
+    through it. So the unit and sample that carry the most show the factor that bounds them all.
+    ``later`` are the stats of this layer and those after it, whose saturated and dead units a
+    vanishing gradient crosses.
+    """
+    if stats.grad_norm < vanish:
+        kind, limit, sign = "vanishing", vanish, "<"
+    elif stats.grad_norm > explode:
+        kind, limit, sign = "exploding", explode, ">"
+    else:
+        return []
+    biases = layer.biases
+    # ties (every delta 0) go to a unit open on its sample: its own slope is then not the reason
+    n, j = max(((n, j) for n in range(len(samples)) for j in range(len(biases))),
+               key=lambda nj: (abs(autodiff.grad(samples[nj[0]].loss, [biases[nj[1]]])[0]),
+                               abs(_slope(samples[nj[0]].outputs[stats.layer - 1][nj[1]])[1])))
+    loss = samples[n].loss
+    factor = blame(loss, biases[j], kind, pass_over=_loss_part(loss, samples[n].outputs[-1]))
+    own = ", ".join(compact_names([w.label for w in (row[j] for row in layer.weights)] + [biases[j].label],
+                                  [w.label for row in layer.weights for w in row] + [b.label for b in biases]))
+    message = f"gradient norm {fmt.number(stats.grad_norm)} {sign} {fmt.number(limit)}"
+    if factor is not None:
+        if factor.everywhere:
+            why = f"{factor.text()} on every path into {own}"
+        elif kind == "vanishing":
+            why = (f"every path into {own} crosses a factor this small or smaller: {factor.text()} "
+                   f"(this one on {factor.paths} of the {factor.of} paths)")
+        else:
+            why = (f"{factor.text()} on the path that carries the most into {own} "
+                   f"(on {factor.paths} of the {factor.of} paths)")
+        message += f"; on sample #{n}, whose unit {j} carries the most: {why}"
+    crowded = [f"layer {s.layer} {100 * s.saturated_fraction:.0f}%" for s in later if s.saturated_fraction]
+    dead = [f"layer {s.layer} {len(s.dead)}/{s.units}" for s in later if s.dead]
+    if kind == "vanishing" and (crowded or dead):
+        message += (f" (from here to the loss, saturated: {', '.join(crowded) or 'none'}; "
+                    f"dead units: {', '.join(dead) or 'none'})")
+    return [LayerFinding(kind, stats.layer, (j,), message, factor, n, stats.grad_norm)]
+
+
+def _loss_part(loss: Value, outputs: list[Value]) -> list[Value]:
+    """The nodes the loss function made from the outputs (every node downstream of an output)."""
+    part = {id(y) for y in outputs}
+    out = []
+    for v in autodiff.topological_order(loss):
+        if id(v) not in part and any(id(p) in part for p in v.parents):
+            part.add(id(v))
+            out.append(v)
+    return out
+
+
+def _unit_findings(stats: LayerStats, layer: Any, samples: list[_Sample], saturate: float) -> list[LayerFinding]:
+    """Dead relus and units saturated on every sample."""
+    out = []
+    universe = [w.label for row in layer.weights for w in row] + [b.label for b in layer.biases]
+    count = len(samples)
+    for j in stats.dead:
+        zs = [_slope(s.outputs[stats.layer - 1][j])[0] for s in samples]
+        n = max(range(count), key=lambda m: zs[m].data)
+        node = samples[n].outputs[stats.layer - 1][j]
+        factor = blame(node, zs[n]) if node is not zs[n] else None
+        own = compact_names([row[j].label for row in layer.weights] + [layer.biases[j].label], universe)
+        bias = layer.biases[j]
+        message = (f"{node.label} is dead on all {count} sample{'s' if count != 1 else ''}: {zs[n].label} = "
+                   f"{fmt.number(zs[n].data)} <= 0 on each (its largest), bias {bias.label} = {fmt.number(bias.data)}, "
+                   f"so {fmt.derivative(node.label, zs[n].label)} = 0 and {', '.join(own)} get no gradient")
+        out.append(LayerFinding("dead", stats.layer, (j,), message, factor, n, zs[n].data))
+    if stats.saturated:
+        names, worst, where = [], 0.0, (0, 0)
+        for j in stats.saturated:
+            names.append(samples[0].outputs[stats.layer - 1][j].label)
+            for n, s in enumerate(samples):
+                slope = abs(_slope(s.outputs[stats.layer - 1][j])[1])
+                if slope >= worst:
+                    worst, where = slope, (n, j)
+        n, j = where
+        node = samples[n].outputs[stats.layer - 1][j]
+        z = node.parents[0]
+        factor = blame(node, z)
+        message = (f"{', '.join(names)} saturated on every one of the {count} sample{'s' if count != 1 else ''}: "
+                   f"the slope is at most {fmt.number(worst)} < {fmt.number(saturate)} "
+                   f"({factor.text() if factor else ''} on sample #{n}), "
+                   f"so every gradient through {'them' if len(names) > 1 else 'it'} is scaled by that")
+        out.append(LayerFinding("saturated", stats.layer, stats.saturated, message, factor, n, worst))
+    return out
