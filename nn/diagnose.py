@@ -26,7 +26,15 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 import autodiff
 from autodiff import Value, fmt
-from autodiff.diagnose import EXPLODE, SATURATE, VANISH, Factor, blame, check_thresholds, compact_names
+from autodiff.diagnose import (
+    EXPLODE,
+    SATURATE,
+    VANISH,
+    Factor,
+    blame,
+    check_thresholds,
+    compact_names,
+)
 
 from .layers import MLP
 from .losses import mse_loss, sse_loss
@@ -219,12 +227,12 @@ def diagnose(model: MLP, X: Sequence[Sequence[float]], Y: Sequence[Target], loss
         for i, g in enumerate(autodiff.grad(s.loss, params)):
             mean[i] += g / n
     grads = {id(p): g for p, g in zip(params, mean)}
-    layers = [_layer_stats(layer, [s.outputs[l] for s in samples], grads, saturate)
-              for l, layer in enumerate(model.layers)]
+    layers = [_layer_stats(layer, [s.outputs[n] for s in samples], grads, saturate)
+              for n, layer in enumerate(model.layers)]
     findings = _non_finite(samples)
     if not findings:
-        for l, (stats, layer) in enumerate(zip(layers, model.layers)):
-            findings += _gradient_finding(stats, layer, samples, vanish, explode, layers[l:])
+        for n, (stats, layer) in enumerate(zip(layers, model.layers)):
+            findings += _gradient_finding(stats, layer, samples, vanish, explode, layers[n:])
     for stats, layer in zip(layers, model.layers):
         findings += _unit_findings(stats, layer, samples, saturate)
     return NetworkDiagnosis(model, layers, findings, n, sum(s.loss.data for s in samples) / n,

@@ -420,15 +420,15 @@ def reference_norms(model, X, Y, loss="mse"):
     n = len(X)
     norms = []
     results = [nn.reference.from_model(model, x, y, loss=loss) for x, y in zip(X, Y)]
-    for l in range(len(model.layers)):
+    for k in range(len(model.layers)):
         total = 0.0
-        rows = len(results[0].weight_grads[l])
-        cols = len(results[0].bias_grads[l])
+        rows = len(results[0].weight_grads[k])
+        cols = len(results[0].bias_grads[k])
         for i in range(rows):
             for j in range(cols):
-                total += (sum(r.weight_grads[l][i][j] for r in results) / n) ** 2
+                total += (sum(r.weight_grads[k][i][j] for r in results) / n) ** 2
         for j in range(cols):
-            total += (sum(r.bias_grads[l][j] for r in results) / n) ** 2
+            total += (sum(r.bias_grads[k][j] for r in results) / n) ** 2
         norms.append(math.sqrt(total))
     return norms, results
 
@@ -450,17 +450,17 @@ def test_a_deep_tanh_network_with_large_weights_vanishes_through_its_saturated_u
     for stats, norm in zip(report.layers, norms):
         assert stats.grad_norm == pytest.approx(norm, rel=1e-9, abs=1e-300)
     # saturated fractions and mean slopes, from the matrix rules' activations
-    for l, stats in enumerate(report.layers[:-1]):
-        slopes = [1 - a * a for r in results for a in r.activations[l]]
+    for k, stats in enumerate(report.layers[:-1]):
+        slopes = [1 - a * a for r in results for a in r.activations[k]]
         assert stats.saturated_fraction == sum(s < 0.01 for s in slopes) / len(slopes)
         assert stats.mean_slope == pytest.approx(sum(slopes) / len(slopes), rel=1e-9)
     vanishing = {f.layer: f for f in report.of_kind("vanishing")}
     assert 1 in vanishing and report.layers[0].grad_norm < 1e-5
     first = vanishing[1]
     # the factor: a tanh slope, 1 - h^2 with h read from the matrix rules on the same sample
-    l, j = unit_of(first.factor.child.label)
-    assert first.factor.formula == f"1 - h{l}[{j}] * h{l}[{j}]"
-    a = results[first.sample].activations[l - 1][j]
+    layer, j = unit_of(first.factor.child.label)
+    assert first.factor.formula == f"1 - h{layer}[{j}] * h{layer}[{j}]"
+    a = results[first.sample].activations[layer - 1][j]
     assert first.factor.local == pytest.approx(1 - a * a, rel=1e-6) and first.factor.local < 0.01
     # and the claim: every path into the unit's bias crosses a factor that small or smaller
     loss = nn.mse_loss(model(X[first.sample]), Y[first.sample])
