@@ -38,7 +38,7 @@ import weakref
 from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
 
 from . import fmt
-from .graph import _release_order
+from .graph import backward_order
 from .ops import NAMESPACE, RULES, DomainError, Rule
 from .state import current as _switches
 from .value import Value, _real
@@ -134,7 +134,7 @@ class Program:
         nodes: list[Value] = []
         seen: set[int] = set()
         for out in outputs:
-            for v in _release_order(out)[::-1]:
+            for v in backward_order(out)[::-1]:
                 if id(v) not in seen:
                     seen.add(id(v))
                     nodes.append(v)
@@ -163,7 +163,7 @@ class Program:
             if any(o in param_live for o in ins.operands):
                 param_live.add(ins.out)
         self._param_live = param_live
-        self._backward_order = [slot[id(v)] for v in _release_order(outputs[0])]
+        self._backward_order = [slot[id(v)] for v in backward_order(outputs[0])]
         self._code: dict[tuple[str, bool], Callable[..., Any]] = {}
         self._text: dict[tuple[str, bool], str] = {}
         self._saved: Optional[tuple[float, ...]] = None
