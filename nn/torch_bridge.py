@@ -20,15 +20,13 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 import autodiff
+from autodiff import fmt
 
 from .layers import MLP
 
 __all__ = ["to_torch", "from_torch", "compare_with_torch", "TorchComparison", "LayerComparison", "demo_comparison"]
 
-_INSTALL = (
-    "PyTorch is needed for this and is not installed: pip install -e \".[torch]\" "
-    "(on these machines: pip install torch==2.13.0, the CPU build)"
-)
+_INSTALL = 'PyTorch is needed for this and is not installed: pip install torch, or pip install -e ".[torch]" in a checkout'
 _TORCH_ACTIVATIONS = {"tanh": "Tanh", "relu": "ReLU", "sigmoid": "Sigmoid"}
 
 
@@ -139,14 +137,14 @@ class TorchComparison:
     def __str__(self) -> str:
         lines = [
             f"PyTorch (float64) on the same network: loss {self.torch_loss:.12g} (ours {self.loss:.12g}), "
-            f"outputs differ by at most {max(abs(a - b) for a, b in zip(self.outputs, self.torch_outputs)):.3g}",
+            f"outputs differ by at most {fmt.number(max(abs(a - b) for a, b in zip(self.outputs, self.torch_outputs)))}",
         ]
         for layer in self.layers:
             r, c = layer.ours_shape
             lines.append(
                 f"{layer.name}: ours dloss/d{layer.name} is {r}x{c} (in x out); the matching torch Linear's "
-                f"weight.grad is {c}x{r} (out x in); largest difference after transposing: {layer.max_difference:.3g} "
-                f"(biases {layer.bias_max_difference:.3g})"
+                f"weight.grad is {c}x{r} (out x in); largest difference after transposing: {fmt.number(layer.max_difference)} "
+                f"(biases {fmt.number(layer.bias_max_difference)})"
             )
         lines.append(
             "They are transposes because torch.nn.Linear stores its weight as (out_features x in_features) "
