@@ -13,6 +13,7 @@ True
 """
 
 from . import reference
+from .check import FormulaReport, check_formula
 from .compiled import CompiledStep, compile_step
 from .data import moons
 from .diagnose import NetworkDiagnosis, diagnose
@@ -38,6 +39,8 @@ __all__ = [
     "to_torch",
     "from_torch",
     "compare_with_torch",
+    "check_formula",
+    "FormulaReport",
     "diagnose",
     "NetworkDiagnosis",
 ]

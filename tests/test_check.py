@@ -1,0 +1,408 @@
+"""nn.check_formula: a learner's backprop formula checked for shapes, numbers and classic mistakes.
+
+The oracle for every number is nn.reference (the textbook matrix rules on plain floats, written
+independently of the engine), and, for the shapes, the hand-derived shapes of the 2-3-2 network
+(W1 is 2x3 as this project stores it, 3x2 as torch.nn.Linear does).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import copy
+import math
+import time
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import nn
+from nn import demo
+from nn.check import IN_X_OUT, OUT_X_IN, add_check_command, check_formula, run_check
+from nn.formula import FormulaError, parse_formula
+
+SEED = "W_jk * g'(W_ij * x) * x * err"
+
+
+@pytest.fixture(scope="module")
+def net():
+    return demo.build(seed=0)
+
+
+def check(net, formula, **options):
+    return check_formula(net.model, net.x, net.target, formula, **options)
+
+
+def close(a, b, tol=1e-9):
+    return abs(a - b) <= tol * max(1.0, abs(a), abs(b))
+
+
+# -- the seed question ------------------------------------------------------------------------
+def test_the_seed_formula_breaks_at_its_first_product_with_the_fix_that_fits(net):
+    r = check(net, SEED, wrt="W1")
+    first = r.misfits[0]
+    assert first.step == "W_ij (2x3) * x (2x1)"
+    assert first.reason == "inner sizes 3 and 2 differ"
+    assert (first.fix, first.shape, first.mistake) == ("W_ij^T * x", "3x1", "missing transpose")
+    # with each step fixed in turn it yields a 2x1, "but it should be 2x3" (or 3x2 stored out x in)
+    assert r.shape == (2, 1)
+    assert r.expected == {IN_X_OUT: (2, 3), OUT_X_IN: (3, 2)}
+    assert r.match == "incomparable" and not r.ok
+    assert r.notation == "textbook" and r.convention == IN_X_OUT
+    assert r.mistakes == ["missing transpose", "g' multiplied as a matrix", "one path"]
+
+
+def test_the_seed_report_reads_in_the_promised_order(net):
+    text = str(check(net, SEED, wrt="W1"))
+    parts = ["Read as textbook notation", "1. Shapes", "W_ij (2x3) * x (2x1): inner sizes 3 and 2 differ; the fix "
+             "that fits: W_ij^T * x (3x1)", "2. Shape", "2x3 stored in x out", "3x2 stored out x in", "3. Values",
+             "4. What went wrong", "The right formula", "One entry worked through", "Wrong"]
+    where = [text.index(p) for p in parts]
+    assert where == sorted(where), parts
+    assert "g' is tanh'" in text  # the reading of the seed's g' is said
+
+
+def test_the_right_formula_is_written_with_each_factors_shape_under_it(net):
+    r = check(net, SEED, wrt="W1")
+    lines = r.correct.splitlines()
+    formula, shapes = lines[1], lines[2]
+    assert formula.strip() == "dE/dW_ij = x * ((W_jk * err) ⊙ g'(z1))^T"  # in the learner's names
+    for factor, shape in [("x ", "2x1"), ("W_jk", "3x2"), ("err", "2x1"), ("g'(z1)", "3x1")]:
+        column = formula.index(factor, formula.index("="))
+        assert shapes[column:column + 3] == shape, (factor, shape)
+    # and it is right: checked again, it passes
+    assert check(net, formula.split("=", 1)[1], wrt="W1").ok
+
+
+def test_one_entry_is_worked_through_as_its_sum_over_paths(net):
+    r = check(net, SEED, wrt="W1")
+    ref = nn.reference.from_model(net.model, net.x, net.target)
+    lines = r.worked.splitlines()
+    assert "dloss/dW1[0][0]" in lines[0]
+    paths = [line for line in lines if line.strip().startswith("path ")]
+    assert len(paths) == 2  # one path through each output
+    products = [float(line.rsplit("=", 1)[1]) for line in paths]
+    total = float(lines[-1].rsplit("=", 1)[1])
+    assert close(sum(products), ref.weight_grads[0][0][0], 1e-5)
+    assert close(total, ref.weight_grads[0][0][0], 1e-5)
+
+
+# -- right formulas, both storage conventions, both notations --------------------------------------
+RIGHT = [
+    ("x * delta1^T", "W1", IN_X_OUT, None),
+    ("x * ((W2 * err) ⊙ g1')^T", "W1", IN_X_OUT, None),
+    ("x * ((W_jk * err) ⊙ g'(z1))^T", "W_ij", None, None),
+    ("x ((W2 err) ⊙ g1')ᵀ", "W1", None, None),
+    ("x * ((W2 * err) .* dg1)^T", "W1", None, None),
+    ("x * hadamard(W2 * err, g1')^T", "W1", None, None),
+    ("x * (diag(g1') * W2 * err)^T", "W1", None, None),
+    ("outer(x, (W2 * err) ⊙ tanh'(z1))", "W1", None, "textbook"),
+    ("delta1 * x^T", "W1", OUT_X_IN, None),
+    ("((W2^T * err) ⊙ g1') * x^T", "W1", OUT_X_IN, None),
+    ("np.outer(x, (W2 @ err) * dg1)", "W1", IN_X_OUT, None),
+    ("np.outer((W2.T @ err) * (1 - h1**2), x)", "W1", OUT_X_IN, None),
+    ("h1 * err^T", "W2", IN_X_OUT, None),
+    ("err * h1^T", "W2", OUT_X_IN, None),
+    ("np.outer(h1, y - t)", "W_jk", IN_X_OUT, None),
+    ("err", "b2", None, None),
+    ("(W2 * err) ⊙ g1'", "b1", None, None),
+    ("(W2 err) ⊙ (1 - h1^2)", "z1", None, None),
+    ("W2 * delta2", "h1", IN_X_OUT, "textbook"),
+    ("W2^T @ delta2", "h1", OUT_X_IN, "numpy"),
+    ("W1 * delta1", "x", IN_X_OUT, "textbook"),
+    ("2 * (y - t) / 2", "y", None, None),
+]
+
+
+@pytest.mark.parametrize("formula, wrt, convention, notation", RIGHT)
+def test_right_formulas_pass_under_their_convention(net, formula, wrt, convention, notation):
+    r = check(net, formula, wrt=wrt, convention=convention, notation=notation)
+    assert r.ok and r.match == "equal" and not r.misfits and not r.findings, str(r)
+    if convention is not None:
+        assert r.convention == convention
+    assert "Right:" in str(r)
+
+
+@pytest.mark.parametrize("formula, wrt, convention, notation", [f for f in RIGHT if f[1] in ("W1", "W2", "W_ij", "W_jk")])
+def test_every_entry_equals_the_matrix_rules(net, formula, wrt, convention, notation):
+    r = check(net, formula, wrt=wrt, convention=convention, notation=notation)
+    layer = 0 if wrt in ("W1", "W_ij") else 1
+    want = nn.reference.from_model(net.model, net.x, net.target).weight_grads[layer]
+    got = {e.name: (e.yours, e.engine) for e in r.entries}
+    assert len(got) == len(want) * len(want[0])
+    for i, row in enumerate(want):
+        for j, value in enumerate(row):
+            name = f"W{layer + 1}[{i}][{j}]"
+            key = name if r.convention == IN_X_OUT else f"[{j}][{i}] = {name}"
+            yours, engine = got[key]
+            assert close(yours, value) and close(engine, value), (name, yours, engine, value)
+
+
+def test_the_storage_convention_is_chosen_and_said(net):
+    r = check(net, "delta1 * x^T")  # right stored out x in, the transpose stored in x out
+    assert r.ok and r.convention == OUT_X_IN and r.shape == (3, 2)
+    assert "Storage: out x in (W1 is 3x2" in str(r) and "torch.nn.Linear" in str(r)
+    r = check(net, "delta1 * x^T", convention="in x out")
+    assert not r.ok and r.match == "transpose"
+    ref = nn.reference.from_model(net.model, net.x, net.target).weight_grads[0]
+    for e in r.entries:  # compared with the entry each stands for
+        i, j = int(e.name[3]), int(e.name[6])
+        assert close(e.yours, ref[i][j]) and e.equal
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu", "sigmoid"])
+@pytest.mark.parametrize("sizes", [[2, 3, 2], [2, 3, 4, 2], [3, 2, 2, 1]])
+@pytest.mark.parametrize("convention", [IN_X_OUT, OUT_X_IN])
+@pytest.mark.parametrize("notation", ["textbook", "numpy"])
+def test_the_right_formula_it_writes_is_right(activation, sizes, convention, notation):
+    model = nn.MLP(sizes[0], sizes[1:], activation=activation, seed=3)
+    x = [0.7, -0.4, 0.2][: sizes[0]]
+    t = [0.3, -0.8][: sizes[-1]]
+    ref = nn.reference.from_model(model, x, t)
+    wrts = [f"W{li}" for li in range(1, len(sizes))] + [f"b{li}" for li in range(1, len(sizes))] + ["h1", "x", "z1"]
+    for wrt in wrts:
+        wrong = check_formula(model, x, t, "x", wrt=wrt, convention=convention, notation=notation)
+        assert not wrong.ok
+        written = wrong.correct.splitlines()[1].split("=", 1)[1]
+        again = check_formula(model, x, t, written, wrt=wrt, convention=convention, notation=notation)
+        assert again.ok, (wrt, written, str(again))
+        if wrt.startswith("W"):  # each entry against the matrix rules, by the weight it stands for
+            got = {e.name.split("= ")[-1]: e.yours for e in again.entries}
+            want = ref.weight_grads[int(wrt[1:]) - 1]
+            assert len(got) == len(want) * len(want[0])
+            assert all(close(got[f"{wrt}[{i}][{j}]"], v) for i, row in enumerate(want) for j, v in enumerate(row))
+        if wrt.startswith("b"):
+            want_b = ref.bias_grads[int(wrt[1:]) - 1]
+            assert all(close(e.yours, b) for e, b in zip(again.entries, want_b))
+
+
+# -- the classic mistakes, each by name ------------------------------------------------------------
+MISTAKES = [
+    ("x * (W2 * err)^T", "W1", {}, "missing g'"),
+    ("x delta1", "W1", {}, "missing transpose"),
+    ("((W2 * err) ⊙ g1') * x^T", "W1", {"convention": "out x in"}, "missing transpose"),
+    ("delta1 * x^T", "W1", {"convention": "in x out"}, "outer product in the wrong order"),
+    ("np.outer(delta1, x)", "W1", {"convention": "in x out"}, "outer product in the wrong order"),
+    ("x * delta1^T", "b1", {}, "forgotten bias gradient"),
+    ("0 * delta1", "b1", {}, "forgotten bias gradient"),
+    ("x * delta2^T", "W1", {}, "the delta of the wrong layer"),
+    ("h1 * delta1^T", "W2", {}, "the delta of the wrong layer"),
+    ("delta2", "b1", {"notation": "textbook"}, "the delta of the wrong layer"),
+    ("x * err^T", "W2", {}, "the input of the wrong layer"),
+    ("-x * delta1^T", "W1", {}, "sign"),
+    ("x * (2 * delta1)^T", "W1", {}, "constant factor"),
+    ("(W2 * err) ⊙ g1'", "h1", {}, "an extra g'"),
+    (SEED, "W1", {}, "one path"),
+    (SEED, "W1", {}, "g' multiplied as a matrix"),
+]
+
+
+@pytest.mark.parametrize("formula, wrt, options, mistake", MISTAKES)
+def test_each_classic_mistake_is_named(net, formula, wrt, options, mistake):
+    r = check(net, formula, wrt=wrt, **options)
+    assert not r.ok
+    assert mistake in r.mistakes, str(r)
+    assert f"- {mistake}:" in str(r)
+
+
+def test_a_forgotten_bias_hidden_by_zero_biases_is_found_on_a_second_network(net):
+    formula = "x * ((W2 * err) ⊙ g'(W1^T * x))^T"  # g' at W1^T x: z1 without + b1
+    assert all(b.data == 0 for layer in net.model.layers for b in layer.biases)  # why it agrees here
+    r = check(net, formula)
+    assert r.match == "equal" and not r.ok
+    assert r.mistakes[:2] == ["right by coincidence", "forgotten bias"]
+    biased = copy.deepcopy(net.model)
+    for k, b in enumerate(biased.layers[0].biases):
+        b.data = 0.3 * (k + 1)
+    r = check_formula(biased, net.x, net.target, formula)
+    assert r.match == "different" and "forgotten bias" in r.mistakes
+    assert check_formula(biased, net.x, net.target, "x * ((W2 * err) ⊙ g'(W1^T * x + b1))^T").ok
+
+
+def test_a_missing_g_prime_hidden_by_relu_units_all_on_is_found(net):
+    model = nn.MLP(2, [3, 2], activation="relu", seed=0)
+    for row in model.layers[0].weights:
+        for w in row:
+            w.data = abs(w.data)
+    x = [0.5, 1.0]  # every z1 > 0: relu' is 1 everywhere, so leaving it out changes nothing here
+    r = check_formula(model, x, [1.0, 0.0], "x * (W2 * err)^T")
+    assert r.match == "equal" and not r.ok
+    assert "right by coincidence" in r.mistakes and "missing g'" in r.mistakes
+
+
+# -- notations ------------------------------------------------------------------------------
+def test_an_ambiguous_formula_is_refused_with_both_readings(net):
+    with pytest.raises(FormulaError) as info:
+        check(net, "W2 * delta2", wrt="h1")
+    message = str(info.value)
+    assert "ambiguous" in message and "\n" not in message
+    assert "matrix product (then it is right (3x1))" in message
+    assert "elementwise (then it yields 3x2, not the gradient)" in message
+    assert check(net, "W2 * delta2", wrt="h1", notation="textbook").ok
+    r = check(net, "W2 * delta2", wrt="h1", notation="numpy")  # broadcasting: each row times delta2
+    assert not r.ok and r.shape == (3, 2)
+
+
+def test_a_formula_the_notations_read_alike_is_not_ambiguous(net):
+    r = check(net, "2 * (y - t) / 2", wrt="y")
+    assert r.ok and "read it alike" in r.reading
+
+
+def test_mixed_notations_are_refused(net):
+    with pytest.raises(FormulaError, match="mixes notations: .* is textbook notation and @ is numpy's"):
+        check(net, "x @ delta1^T")
+
+
+def test_numpy_notation_explains_its_own_pitfalls(net):
+    r = check(net, "x.T @ delta1", notation="numpy")
+    assert r.misfits[0].fix == "np.outer(x.T, delta1)"
+    assert any(".T of a 1-D array changes nothing" in note for note in r.notes)
+    r = check(net, "x @ delta1")
+    assert r.misfits[0].mistake == "@ of two vectors" and r.match == "equal" and not r.ok
+
+
+def test_a_juxtaposition_is_refused_in_numpy_notation(net):
+    with pytest.raises(FormulaError, match="side by side"):
+        check(net, "x delta1", notation="numpy")
+
+
+def test_the_left_side_must_name_the_gradient_asked_for(net):
+    assert check(net, "dE/dW_ij = x * delta1^T", wrt="W1").ok
+    assert check(net, "∂E/∂W_{ij} = x * delta1^T", wrt="W1").ok
+    with pytest.raises(FormulaError, match="pass wrt='W_jk'"):
+        check(net, "dE/dW_jk = x * delta1^T", wrt="W1")
+
+
+def test_check_formula_touches_nothing(net):
+    model = nn.MLP(2, [3, 2], seed=5)
+    before = [(p.data, p.grad) for p in model.parameters()]
+    check_formula(model, [0.1, 0.2], [0.0, 1.0], SEED)
+    assert [(p.data, p.grad) for p in model.parameters()] == before
+
+
+def test_the_loss_changes_err(net):
+    # sse: dloss/dy = y - t; mse over 2 outputs: 2 (y - t) / 2, the same; over 3 outputs they differ
+    model = nn.MLP(2, [3, 3], seed=1)
+    x, t = [0.5, -1.0], [1.0, 0.0, 0.5]
+    assert check_formula(model, x, t, "y - t", wrt="y", loss="sse").ok
+    r = check_formula(model, x, t, "y - t", wrt="y", loss="mse")
+    assert not r.ok and r.mistakes == ["constant factor"] and "1.5 times" in str(r)
+
+
+@pytest.mark.parametrize("args, words", [
+    (dict(x=[1.0]), "x must have 2 numbers"),
+    (dict(x=[1.0, math.nan]), "finite"),
+    (dict(target="ab"), "target must be a list"),
+    (dict(wrt="t"), "choose one of: W1, b1, W2, b2"),
+    (dict(wrt="W3"), "choose one of"),
+    (dict(convention="rows"), "convention must be"),
+    (dict(notation="latex"), "notation must be"),
+    (dict(loss="l1"), "loss must be"),
+])
+def test_bad_arguments_say_what_was_wrong(net, args, words):
+    options = dict(x=net.x, target=net.target, formula="x * delta1^T")
+    options.update(args)
+    with pytest.raises(ValueError, match=words):
+        check_formula(net.model, **options)
+
+
+@pytest.mark.parametrize("formula, words", [
+    ("x * foo", "unknown name 'foo'"),
+    ("x * delta7", "unknown name"),
+    ("tanh'", "needs its argument"),
+    ("x * delta1^T + g5'(z1)", "layers 1 to 2"),
+    ("outer(W1, x)", "outer takes two vectors"),
+])
+def test_bad_formulas_say_what_was_wrong(net, formula, words):
+    try:
+        r = check(net, formula)
+    except FormulaError as exc:
+        assert words in str(exc) and "\n" not in str(exc)
+    else:  # a step that no fix makes fit is reported, not raised
+        assert words in str(r) and r.shape is None and not r.ok
+
+
+# -- hostile input --------------------------------------------------------------------------
+@pytest.mark.parametrize("text", [
+    "__import__('os').system('true')", "x.__class__", "exec('1')", "x[0]", "lambda: x", "x if y else t",
+    "open('/etc/passwd')", "np.load('f')", "x; y", "x\ny", "'" * 5, "ᵀ", "x" * 2000, "(" * 100 + "x" + ")" * 100,
+    "-" * 500 + "x", "x ** 10**10", "x ** (1e999)", "1e400 * x", "x @@ y", "x ^ y", "%", "\x1b[2Jx", "g'''(z1)",
+])
+def test_hostile_formulas_are_refused_in_one_line(net, text):
+    with pytest.raises(FormulaError) as info:
+        check(net, text)
+    assert "\n" not in str(info.value) and "\x1b" not in str(info.value)
+
+
+ALPHABET = st.sampled_from(list("xWbhzyt12_ijk'^T⊙.*@+-/()[], ") + ["delta1", "g'", "err", "np.", "outer(", "ᵀ", " "])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(st.text(max_size=60), st.lists(ALPHABET, max_size=25).map("".join)))
+def test_any_text_gives_a_report_or_one_formula_error(text):
+    model = nn.MLP(2, [3, 2], seed=0)
+    start = time.perf_counter()
+    try:
+        r = check_formula(model, [0.5, -1.0], [1.0, 0.0], text)
+    except FormulaError as exc:
+        assert "\n" not in str(exc)
+    else:
+        assert isinstance(str(r), str) and r.ok in (True, False)
+    assert time.perf_counter() - start < 5
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=200))
+def test_the_parser_refuses_or_maps_back_to_the_text(text):
+    try:
+        f = parse_formula(text)
+    except FormulaError:
+        return
+    for node in ast.walk(f.tree):  # every part of the tree maps back to the learner's own text
+        if hasattr(node, "col_offset"):
+            start, end = f.span(node)
+            assert 0 <= start <= end <= len(f.text)
+
+
+# -- the command line's handler ---------------------------------------------------------------
+def parser(parents=()):
+    p = argparse.ArgumentParser(prog="autodiff")
+    add_check_command(p.add_subparsers(dest="command"), parents)
+    return p
+
+
+def run(argv, capsys, parents=()):
+    args = parser(parents).parse_args(["check", *argv])
+    status = run_check(args)
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_the_command_exits_like_diff(capsys):
+    status, out, err = run(["--wrt", "W1", SEED], capsys)
+    assert status == 1 and "W_ij (2x3) * x (2x1): inner sizes 3 and 2 differ" in out and err == ""
+    status, out, err = run(["--wrt", "W1", "x * ((W_jk * err) ⊙ g'(z1))^T"], capsys)
+    assert status == 0 and "Right:" in out
+    status, out, err = run(["x * foo"], capsys)
+    assert status == 2 and out == "" and err.startswith("autodiff check: error: unknown name 'foo'")
+    assert err.count("\n") == 1
+
+
+def test_the_command_builds_any_mlp(capsys):
+    status, out, _ = run(["--sizes", "3", "4", "2", "--x", "1", "2", "3", "--activation", "relu", "x * delta1^T"], capsys)
+    assert status == 0 and "MLP [3, 4, 2] (relu hidden" in out
+    status, _, err = run(["--sizes", "3", "4", "2", "x * delta1^T"], capsys)  # the default x has 2 numbers
+    assert status == 2 and "--x needs 3 numbers" in err
+    status, _, err = run(["--convention", "out x in", "--notation", "numpy", "--loss", "sse", "np.outer(delta1, x)"], capsys)
+    assert status == 0
+
+
+def test_the_command_takes_the_network_options_of_a_parent_parser(capsys):
+    network = argparse.ArgumentParser(add_help=False)
+    network.add_argument("--seed", type=int, default=0)
+    network.add_argument("--activation", default="tanh")
+    network.add_argument("--x", nargs=2, type=float, default=[0.5, -1.0])
+    network.add_argument("--target", nargs=2, type=float, default=[1.0, 0.0])
+    status, out, _ = run(["--seed", "4", "--x", "1", "-2", "x * delta1^T"], capsys, parents=[network])
+    assert status == 0 and "x = [1, -2]" in out
