@@ -87,7 +87,7 @@ def test_without_torch_a_clear_error_and_no_import_at_module_level():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert "pip install -e \".[torch]\"" in done.stdout and "torch==2.13.0" in done.stdout
+    assert "pip install torch" in done.stdout and "machines" not in done.stdout
 
 
 def test_demo_with_torch_prints_both_shapes(tmp_path):
