@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from playwright.sync_api import sync_playwright
 
 import autodiff
-from autodiff import Value
+from autodiff import Value, fmt
 
 
 def session(root, commands, watch=None):
@@ -242,6 +242,9 @@ NUMBERS = [0.0, -0.0, 1.0, -1.179672, 1 / 3, -2 / 3 * 1e-5, 1e-4, 9.999995e-5, 0
 def test_the_page_writes_numbers_as_fmt_number_does(browser, tmp_path, encoding):
     rng = random.Random(13)
     numbers = NUMBERS + [rng.choice([-1, 1]) * rng.random() * 10.0 ** rng.randint(-12, 12) for _ in range(20)]
+    # the page must write what fmt writes; fmt itself is Python's '%g' with 6 and 4 digits
+    assert [fmt.number(x) for x in numbers] == [python_g(x, 6) for x in numbers]
+    assert [fmt.short(x) for x in numbers] == [python_g(x, 4) for x in numbers]
     leaves = [Value(1.0, label=f"x{i}") for i in range(len(numbers))]
     root = Value.sum([x * c for x, c in zip(leaves, numbers)])
     root.label = "root"
@@ -256,17 +259,17 @@ def test_the_page_writes_numbers_as_fmt_number_does(browser, tmp_path, encoding)
         rows = page.locator("#contributions tr.contribution")
         for r, c in enumerate(step["contributions"]):
             cells = rows.nth(r).locator("td").all_inner_texts()
-            assert cells[1:] == [python_g(c[key], 6) for key in ("local", "amount", "before", "after")]
-            checked.update(python_g(c[key], 6) for key in ("local", "amount", "before", "after"))
+            assert cells[1:] == [fmt.number(c[key]) for key in ("local", "amount", "before", "after")]
+            checked.update(fmt.number(c[key]) for key in ("local", "amount", "before", "after"))
         node = rec.nodes[step["node"]]
-        assert page.inner_text("#step-node") == f"grad {python_g(step['grad'], 6)}, data {python_g(node['data'], 6)}"
-    assert {python_g(x, 6) for x in numbers} <= checked
+        assert page.inner_text("#step-node") == f"grad {fmt.number(step['grad'])}, data {fmt.number(node['data'])}"
+    assert {fmt.number(x) for x in numbers} <= checked
     assert {"nan", "inf", "-inf", "0.000976562", "123456", "1.23456e+06", "1e+06", "1e+21"} <= checked  # ties to even
     # the grads written into the drawing are drawing text: 4 digits, as fmt.short
     for i, v in enumerate(rec.values):
         if v.label.startswith("x"):
             grad = numbers[int(v.label[1:])]
-            assert page.locator(f"#v{i} text").all_text_contents()[-1] == f"grad {python_g(grad, 4)}"
+            assert page.locator(f"#v{i} text").all_text_contents()[-1] == f"grad {fmt.short(grad)}"
 
 
 def test_a_label_that_starts_with_grad_stays_a_label(browser, tmp_path):
