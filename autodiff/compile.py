@@ -494,11 +494,14 @@ def compile(
     fn: Callable[[list[Value]], Union[Value, Sequence[Value]]],
     n_inputs: int,
     example: Optional[Sequence[float]] = None,
+    lift: bool = False,
 ) -> Program:
     """Trace ``fn`` on ``n_inputs`` fresh input Values (labelled ``x[0]``, ...) into a :class:`Program`.
 
     The inputs hold ``example`` while tracing (1.0 each by default): only the graph's shape is
     kept, but an op outside its domain at those numbers (``log(x - 1)``) needs another example.
+    With ``lift=True`` the program is a :class:`~autodiff.lift.LiftedProgram`: the groups of nodes
+    that are one matrix operation run as numpy arrays (numpy is imported only then).
     """
     if isinstance(n_inputs, bool) or not isinstance(n_inputs, int) or n_inputs < 0:
         raise ValueError(f"n_inputs must be a non-negative int, not {n_inputs!r}")
@@ -512,4 +515,8 @@ def compile(
     outputs = [o for o in found if isinstance(o, Value)]
     if not outputs or len(outputs) != len(found):
         raise TypeError("fn must return a Value or a non-empty list of Values")
+    if lift:
+        from .lift import LiftedProgram  # numpy is loaded only by a program that lifts
+
+        return LiftedProgram(inputs, outputs, single)
     return Program(inputs, outputs, single)

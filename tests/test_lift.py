@@ -1,0 +1,369 @@
+"""Lifted programs: the matrix operations found in a traced scalar graph, checked against the eager engine.
+
+The oracle for every number is the eager engine (Values, ``backward()``) on the same graph; for
+structure, the Values the test itself built (which nodes a layer is made of), and the network's
+sizes for the shapes. Lifted numbers come from numpy matrix products, which add in another order
+than the eager engine: they are compared at 1e-12 relative, and a result that cancels to (nearly)
+zero at 1e-12 of the graph's scale (every value here is of order 1).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_checks import build, programs
+
+import autodiff
+import nn
+from autodiff import Value
+from autodiff.lift import LiftedProgram
+
+
+def close(a: float, b: float, rel: float = 1e-12, scale: float = 1.0) -> bool:
+    if math.isnan(a) and math.isnan(b):
+        return True
+    return a == b or abs(a - b) <= rel * max(abs(a), abs(b), scale)
+
+
+def eager_step(model, X, T, loss_fn=nn.mse_loss):
+    """The gradient of the mean loss over the batch, by the eager engine: what a lifted step must give."""
+    model.zero_grad()
+    losses = [loss_fn(model(x), t) for x, t in zip(X, T)]
+    (Value.sum(losses) * (1.0 / len(X))).backward()
+    return [v.data for v in losses], [p.grad for p in model.parameters()]
+
+
+def lifted_step(model, X, T, loss_fn=nn.mse_loss):
+    nin = model.nin
+    prog = autodiff.compile(lambda xs: loss_fn(model(xs[:nin]), xs[nin:]), nin + len(T[0]), lift=True)
+    model.zero_grad()
+    outs = prog.batch([list(x) + list(t) for x, t in zip(X, T)], seed=1.0 / len(X))
+    return prog, outs, [p.grad for p in model.parameters()]
+
+
+NETWORKS = [
+    ("2-3-2 tanh", [3, 2], "tanh"),
+    ("2-3-2 sigmoid", [3, 2], "sigmoid"),
+    ("2-16-16-1 relu", [16, 16, 1], "relu"),
+    ("2-16-16-1 tanh", [16, 16, 1], "tanh"),
+]
+
+
+@pytest.mark.parametrize("sizes, activation", [n[1:] for n in NETWORKS], ids=[n[0] for n in NETWORKS])
+def test_networks_lift_and_match_eager(sizes, activation):
+    X, Y = nn.moons(100, seed=2)
+    T = [[y] * sizes[-1] for y in Y]
+    model = nn.MLP(2, sizes, activation=activation, seed=5)
+    want_losses, want_grads = eager_step(model, X, T)
+    prog, outs, grads = lifted_step(model, X, T)
+    assert prog.lifted
+    # one matrix product per layer, found from the graph
+    products = [eq for eq in prog.forward_equations if "@" in eq.formula]
+    assert len(products) == len(sizes)
+    assert all(close(a, b) for a, b in zip(outs, want_losses))
+    assert all(close(a, b) for a, b in zip(grads, want_grads)), max(abs(a - b) for a, b in zip(grads, want_grads))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.integers(1, 6), min_size=1, max_size=3), st.sampled_from(["tanh", "relu", "sigmoid", "linear"]),
+       st.sampled_from(["mse", "sse"]), st.integers(1, 9), st.integers(0, 10**6))
+def test_random_mlps_match_eager(hidden, activation, loss, batch, seed):
+    rng = random.Random(seed)
+    nin, nout = rng.randint(1, 4), rng.randint(1, 3)
+    model = nn.MLP(nin, hidden + [nout], activation=activation, seed=seed)
+    X = [[rng.uniform(-2, 2) for _ in range(nin)] for _ in range(batch)]
+    T = [[rng.uniform(-1, 1) for _ in range(nout)] for _ in range(batch)]
+    loss_fn = nn.mse_loss if loss == "mse" else nn.sse_loss
+    want_losses, want_grads = eager_step(model, X, T, loss_fn)
+    prog, outs, grads = lifted_step(model, X, T, loss_fn)
+    sizes = model.sizes
+    assert prog.lifted == any(a * b > 1 for a, b in zip(sizes, sizes[1:]))  # a 1-1-1 network has no matrix
+    assert all(close(a, b) for a, b in zip(outs, want_losses))
+    assert all(close(a, b) for a, b in zip(grads, want_grads))
+
+
+def test_one_sample_call_and_backward_give_the_eager_input_and_parameter_gradients():
+    model = nn.MLP(2, [4, 3], activation="tanh", seed=8)
+    x, t = [0.4, -1.3], [0.2, -0.5, 1.0]
+    inputs = [Value(v) for v in x + t]
+    eager = nn.mse_loss(model(inputs[:2]), inputs[2:])
+    eager.backward()
+    want = [p.grad for p in model.parameters()]
+    model.zero_grad()
+    prog = autodiff.compile(lambda xs: nn.mse_loss(model(xs[:2]), xs[2:]), 5, lift=True)
+    assert close(prog(x + t), eager.data)
+    got_inputs = prog.backward(seed=1.0)
+    assert all(close(a, v.grad) for a, v in zip(got_inputs, inputs))
+    assert all(close(p.grad, w) for p, w in zip(model.parameters(), want))
+
+
+def test_gradients_accumulate_into_grad_as_eager_does():
+    model = nn.MLP(2, [3, 1], seed=1)
+    X, T = [[0.5, 1.0], [-1.0, 0.25]], [[1.0], [0.0]]
+    _, want = eager_step(model, X, T)
+    for p in model.parameters():
+        p.grad = 1.0
+    prog = autodiff.compile(lambda xs: nn.mse_loss(model(xs[:2]), xs[2:]), 3, lift=True)
+    prog.batch([x + t for x, t in zip(X, T)], seed=0.5)
+    assert all(close(p.grad, 1.0 + w) for p, w in zip(model.parameters(), want))
+
+
+# -- structure comes from the graph, not from nn ---------------------------------------------------
+def test_a_hand_built_layer_of_plus_chains_lifts_to_one_matrix_product():
+    rng = random.Random(3)
+    W = [[Value(rng.uniform(-1, 1)) for _ in range(4)] for _ in range(3)]  # no labels, no scopes
+    b = [Value(rng.uniform(-1, 1)) for _ in range(4)]
+    made: dict[str, list[Value]] = {"z": [], "products": []}
+
+    def fn(xs):
+        out = None
+        for j in range(4):
+            # products either way round, chained with +, bias last
+            terms = [xs[0] * W[0][j], W[1][j] * xs[1], xs[2] * W[2][j]]
+            made["products"] += terms
+            z = terms[0] + terms[1] + terms[2] + b[j]
+            made["z"].append(z)
+            h = z.tanh()
+            out = h * h if out is None else out + h * h
+        return out
+
+    prog = autodiff.compile(fn, 3, lift=True)
+    affine = [eq for eq in prog.forward_equations if "@" in eq.formula]
+    assert len(affine) == 1
+    eq = affine[0]
+    assert [v for row in eq.nodes for v in row] == made["z"]  # the four unit sums, in order
+    assert {id(v) for v in made["products"]} <= {id(v) for v in eq.replaced}
+    assert eq.shapes(10) == "(10x3) @ (3x4) + (4) = 10x4"
+    # and the numbers: eager, one sample at a time
+    rows = [[0.3, -0.7, 1.1], [-1.5, 0.2, 0.0], [0.9, 0.9, -0.4]]
+    outs = prog.batch(rows, seed=1.0)
+    grads = [p.grad for p in [*sum(W, []), *b]]
+    for p in [*sum(W, []), *b]:
+        p.grad = 0.0
+    total = Value.sum([fn([Value(v) for v in r]) for r in rows])
+    total.backward()
+    assert all(close(a, p.grad) for a, p in zip(grads, [*sum(W, []), *b]))
+    assert close(sum(outs), total.data)
+
+
+def test_a_batch_traced_as_one_graph_lifts_with_the_samples_as_rows():
+    model = nn.MLP(2, [3, 2], seed=0)
+    X, Y = nn.moons(8, seed=1)
+    n = len(X)
+
+    def batch_loss(xs):
+        losses = [nn.mse_loss(model(xs[4 * s:4 * s + 2]), xs[4 * s + 2:4 * s + 4]) for s in range(n)]
+        return sum(losses) * (1.0 / n)
+
+    prog = autodiff.compile(batch_loss, 4 * n, lift=True)
+    first = next(eq for eq in prog.forward_equations if "@" in eq.formula)
+    assert len(first.nodes) == n and len(first.nodes[0]) == 3  # a row per sample, a column per unit
+    assert {v.label for row in first.nodes for v in row} == {"z1[0]", "z1[1]", "z1[2]"}
+    assert first.shapes(1) == f"({n}x2) @ (2x3) + (3) = {n}x3"
+    flat = [v for x, y in zip(X, Y) for v in (*x, y, -y)]
+    got = prog(flat)
+    prog.backward()
+    grads = [p.grad for p in model.parameters()]
+    model.zero_grad()
+    eager = batch_loss([Value(v) for v in flat])
+    eager.backward()
+    assert close(got, eager.data)
+    assert all(close(a, p.grad) for a, p in zip(grads, model.parameters()))
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+@given(programs, st.lists(st.floats(-2, 2), min_size=3, max_size=3),
+       st.lists(st.lists(st.floats(-2, 2), min_size=3, max_size=3), min_size=1, max_size=4))
+def test_random_graphs_run_lifted_as_eager(program, trace_at, rows):
+    # every op of the rule table, inputs only: whatever lifts (sums with constant weights, ...) and
+    # whatever stays scalar must give the eager numbers, values and input gradients
+    prog = autodiff.compile(lambda xs: build(program, xs), 3, example=trace_at, lift=True)
+    for xs in [trace_at, *rows]:
+        leaves = [Value(x) for x in xs]
+        eager = build(program, leaves)
+        eager.backward()
+        assert close(prog(xs), eager.data)
+        assert all(close(a, v.grad) for a, v in zip(prog.backward(), leaves))
+    for out, xs in zip(prog.batch(rows), rows):
+        assert close(out, build(program, [Value(x) for x in xs]).data)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+@given(programs, st.integers(1, 4), st.integers(0, 10**6),
+       st.lists(st.lists(st.floats(-2, 2), min_size=3, max_size=3), min_size=1, max_size=5))
+def test_random_graphs_that_lift_in_part_match_eager(program, width, seed, rows):
+    # a layer (lifted) feeding random scalar ops (mostly not): the parameters' gradients over a batch
+    rng = random.Random(seed)
+    W = [[Value(rng.uniform(-1, 1), label=f"W[{i}][{j}]") for j in range(width)] for i in range(3)]
+    b = [Value(rng.uniform(-1, 1), label=f"b[{j}]") for j in range(width)]
+    params = [p for row in W for p in row] + b
+
+    def fn(xs):
+        h = [Value.sum([*(W[i][j] * xs[i] for i in range(3)), b[j]]).tanh() for j in range(width)]
+        return build(program, (h * 3)[:3])
+
+    prog = autodiff.compile(fn, 3, lift=True)
+    assert prog.lifted and any("@" in eq.formula for eq in prog.forward_equations)
+    outs = prog.batch(rows, seed=0.5)
+    got = [p.grad for p in params]
+    for p in params:
+        p.grad = 0.0
+    losses = [fn([Value(x) for x in xs]) for xs in rows]
+    (Value.sum(losses) * 0.5).backward()
+    assert all(close(a, v.data) for a, v in zip(outs, losses))
+    assert all(close(a, p.grad) for a, p in zip(got, params))
+
+
+def test_a_graph_with_nothing_to_lift_runs_as_the_scalar_program():
+    a = Value(2.0, label="a")
+    prog = autodiff.compile(lambda xs: (xs[0] * a + xs[1]).exp(), 2, lift=True)
+    plain = autodiff.compile(lambda xs: (xs[0] * a + xs[1]).exp(), 2)
+    assert isinstance(prog, LiftedProgram) and not prog.lifted
+    assert str(prog).startswith("nothing to lift")
+    assert prog([0.5, 0.25]) == plain([0.5, 0.25])
+    assert prog.backward() == plain.backward()
+    assert prog.batch([[1.0, 2.0], [0.0, -1.0]]) == plain.batch([[1.0, 2.0], [0.0, -1.0]])
+
+
+# -- errors name the op and the labels ----------------------------------------------------------------
+def layer_then_log():
+    # |y| < 2 (tanh units, weights below 1/sqrt(3)): log(y + x[0]) is defined for x[0] >= 2 only
+    model = nn.MLP(2, [3, 1], activation="tanh", seed=4)
+    return model, lambda xs: (model(xs)[0] + xs[0]).log()
+
+
+def test_a_domain_error_names_the_op_and_label_as_the_scalar_program_does():
+    model, fn = layer_then_log()
+    lifted, plain = autodiff.compile(fn, 2, [3.0, 0.0], lift=True), autodiff.compile(fn, 2, [3.0, 0.0])
+    assert lifted.lifted
+    rows = [[3.0, 0.2], [-3.0, 0.1]]  # the second row is outside log's domain
+    with pytest.raises(ValueError) as scalar:
+        plain.batch(rows)
+    model.zero_grad()
+    with pytest.raises(ValueError) as got:
+        lifted.batch(rows)
+    assert str(got.value) == str(scalar.value)
+    assert "log" in str(got.value) and "non-positive" in str(got.value)
+    assert all(p.grad == 0.0 for p in model.parameters())  # nothing written before the error
+
+
+def test_rows_inside_the_domain_are_not_refused():
+    model, fn = layer_then_log()
+    lifted = autodiff.compile(fn, 2, [3.0, 0.0], lift=True)
+    rows = [[3.0, 0.2], [2.5, -0.1]]
+    outs = lifted.batch(rows)
+    assert all(close(o, fn([Value(v) for v in r]).data) for o, r in zip(outs, rows))
+
+
+def test_anomaly_mode_names_the_op_and_label():
+    w = [Value(300.0, label="w[0]"), Value(400.0, label="w[1]")]
+    prog = autodiff.compile(lambda xs: (w[0] * xs[0] + w[1] * xs[1]).exp(), 2, lift=True)
+    assert prog.lifted
+    assert math.isinf(prog.batch([[2.0, 2.0]])[0])  # outside anomaly mode: inf, as eager
+    with autodiff.detect_anomaly():
+        with pytest.raises(FloatingPointError) as info:
+            prog.batch([[0.0, 0.0], [2.0, 2.0]])
+    message = str(info.value)
+    assert "'exp'" in message
+
+
+# -- the program as equations ----------------------------------------------------------------------
+def test_the_2_3_2_network_prints_the_seeds_equations_with_shapes():
+    model = nn.MLP(2, [3, 2], activation="tanh", seed=0)
+    step = nn.compile_step(model, nn.sse_loss, lift=True)
+    text = step.program.equations(batch=100)
+    lines = [line.strip() for line in text.splitlines()]
+    nin, hidden, nout = model.sizes
+    expected = [
+        ("z1 = x @ W1 + b1", f"(100x{nin}) @ ({nin}x{hidden}) + ({hidden}) = 100x{hidden}"),
+        ("h1 = tanh(z1)", f"100x{hidden}"),
+        ("y = h1 @ W2 + b2", f"(100x{hidden}) @ ({hidden}x{nout}) + ({nout}) = 100x{nout}"),
+        ("dW2 = h1.T @ delta2", f"({hidden}x100) @ (100x{nout}) = {hidden}x{nout}"),
+        ("delta1 = (delta2 @ W2.T) * tanh'(z1)", f"100x{hidden}"),
+        ("dW1 = x.T @ delta1", f"({nin}x100) @ (100x{hidden}) = {nin}x{hidden}"),
+    ]
+    for equation, shapes in expected:
+        assert equation in lines, equation
+        assert lines[lines.index(equation) + 1] == shapes
+    # backward comes after forward, and the output layer's gradient before the hidden layer's
+    assert lines.index("dW2 = h1.T @ delta2") < lines.index("delta1 = (delta2 @ W2.T) * tanh'(z1)")
+
+
+def test_each_equation_maps_back_onto_the_scalar_nodes_it_replaced():
+    model = nn.MLP(2, [3, 2], activation="tanh", seed=0)
+    step = nn.compile_step(model, nn.sse_loss, lift=True)
+    prog = step.program
+    forward = {eq.name: eq for eq in prog.forward_equations}
+    z1 = forward["z1"]
+    assert [[v.label for v in row] for row in z1.nodes] == [["z1[0]", "z1[1]", "z1[2]"]]
+    products = [v for v in z1.replaced if v.op == "*"]
+    weights = {id(w) for row in model.layers[0].weights for w in row}
+    assert len(products) == 6 and all(any(id(p) in weights for p in v.parents) for v in products)
+    backward = {eq.name: eq for eq in prog.backward_equations}
+    assert [[id(v) for v in row] for row in backward["dW2"].nodes] == [[id(w) for w in row] for row in model.layers[1].weights]
+    assert "N" in str(prog)  # without a batch size, shapes are written with N
+
+
+def test_labels_reach_the_equations_printable():
+    w = [Value(0.5, label="w\x1b[31m[0]"), Value(-1.0, label="w\x1b[31m[1]")]
+    prog = autodiff.compile(lambda xs: (w[0] * xs[0] + w[1] * xs[1]).tanh(), 2, lift=True)
+    assert "\x1b" not in str(prog)
+
+
+# -- training through it ------------------------------------------------------------------------------
+def test_compile_step_with_lift_trains_as_the_scalar_step():
+    X, Y = nn.moons(50, seed=3)
+    T = [[y] for y in Y]
+    a = nn.MLP(2, [8, 8, 1], activation="relu", seed=6)
+    b = nn.MLP(2, [8, 8, 1], activation="relu", seed=6)
+    lifted = nn.compile_step(a, nn.mse_loss, nn.SGD(a.parameters(), lr=0.05), lift=True)
+    plain = nn.compile_step(b, nn.mse_loss, nn.SGD(b.parameters(), lr=0.05))
+    assert isinstance(lifted.program, LiftedProgram) and lifted.program.lifted
+    for _ in range(20):
+        assert close(lifted(X, T), plain(X, T), 1e-10)
+    assert all(close(p.data, q.data, 1e-10) for p, q in zip(a.parameters(), b.parameters()))
+
+
+# -- rows, as the scalar program takes them -------------------------------------------------------------
+def small_program():
+    model = nn.MLP(2, [3, 1], seed=2)
+    return model, autodiff.compile(lambda xs: nn.mse_loss(model(xs[:2]), xs[2:]), 3, lift=True)
+
+
+def test_rows_are_refused_as_the_scalar_program_refuses_them():
+    _, prog = small_program()
+    with pytest.raises(TypeError, match="row 1, column 2"):
+        prog.batch([[0.0, 1.0, 1.0], [0.0, 1.0, True]])
+    with pytest.raises(ValueError, match="row 0"):
+        prog.batch([[0.0, 1.0]])
+    with pytest.raises(ValueError, match=r"shape \(samples, 3\)"):
+        prog.batch(np.zeros((4, 2)))
+    with pytest.raises(TypeError, match="real numbers"):
+        prog.batch(np.array([["a", "b", "c"]]))
+
+
+def test_numpy_rows_ints_and_empty_batches():
+    model, prog = small_program()
+    rows = [[0.5, -1.0, 1.0], [1.5, 0.5, 0.0]]
+    from_lists = prog.batch(rows)
+    grads = [p.grad for p in model.parameters()]
+    model.zero_grad()
+    assert prog.batch(np.array(rows)) == from_lists
+    assert [p.grad for p in model.parameters()] == grads
+    model.zero_grad()
+    assert prog.batch([[1, 2, 0]]) == prog.batch([[1.0, 2.0, 0.0]])  # ints computed as floats
+    model.zero_grad()
+    assert prog.batch([]) == [] and all(p.grad == 0.0 for p in model.parameters())
+
+
+def test_the_generated_code_is_numpy_over_arrays():
+    _, prog = small_program()
+    source = prog.source("lifted batch")
+    assert "@" in source and "def batch(X, th, B, seed):" in source
+    with pytest.raises(ValueError, match="lifted forward"):
+        prog.source("lifted everything")
