@@ -20,7 +20,9 @@ h1[1] is dead on all 2 samples: z1[1] = ... <= 0 on each (its largest), bias b1[
 
 from __future__ import annotations
 
+import argparse
 import math
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence, Union
 
@@ -39,7 +41,8 @@ from autodiff.diagnose import (
 from .layers import MLP
 from .losses import mse_loss, sse_loss
 
-__all__ = ["LayerStats", "LayerFinding", "NetworkDiagnosis", "diagnose", "LOSSES", "batch"]
+__all__ = ["LayerStats", "LayerFinding", "NetworkDiagnosis", "diagnose", "LOSSES", "batch", "demo_diagnosis_text",
+           "add_mistakes_command", "run_mistakes"]
 
 Target = Union[float, Sequence[float]]
 LossFn = Callable[[list[Value], list[Value]], Value]
@@ -370,3 +373,77 @@ def _unit_findings(stats: LayerStats, layer: Any, samples: list[_Sample], satura
                    f"so every gradient through {'them' if len(names) > 1 else 'it'} is scaled by that")
         out.append(LayerFinding("saturated", stats.layer, stats.saturated, message, factor, n, worst))
     return out
+
+
+# -- the command line: functions nn/cli.py wires in -------------------------------------------------------
+def demo_diagnosis_text(net: Any) -> str:
+    """What ``autodiff demo --diagnose`` prints for the demo network ``net`` (an :class:`nn.demo.DemoNetwork`):
+    the diagnosis of its one graph over the model's parameters, then the layer table of its one sample."""
+    single = autodiff.diagnose(net.loss, wrt=net.model.parameters())
+    layers = diagnose(net.model, [net.x], [net.target])
+    return "\n".join(["Diagnosis of the graph (vanishing and exploding gradients, saturated and dead units):",
+                      str(single), "", "Layer by layer:", layers.table()])
+
+
+def add_mistakes_command(subparsers: Any, parents: Sequence[argparse.ArgumentParser] = ()) -> argparse.ArgumentParser:
+    """Add ``autodiff mistakes`` to the CLI's ``subparsers``: the beginner-mistake lab on the demo
+    network or on a formula. ``parents`` are the CLI's network and formula option parsers
+    (``--seed --activation --x --target``, ``--expr --set``); without them the subcommand adds
+    its own ``--seed``, ``--activation``, ``--expr`` and ``--set``. Its handler is :func:`run_mistakes`."""
+    p = subparsers.add_parser(
+        "mistakes", parents=list(parents), help="what common wrong backprop implementations compute, beside the right answer",
+        description="Run common wrong implementations of backprop (a recursive walk, the order not reversed, "
+        "operands in a set, = instead of +=, backward twice, reading before backward) on the demo network or a "
+        "formula, side by side with the right gradients, and say where and why each first goes wrong.")
+    if not parents:
+        p.add_argument("--seed", type=int, default=0, help="initialisation seed of the demo network (default 0)")
+        p.add_argument("--activation", choices=["tanh", "relu", "sigmoid"], default="tanh", help="hidden activation")
+        p.add_argument("--expr", metavar="TEXT", help='a formula instead of the network, for example "a*a + b"')
+        p.add_argument("--set", nargs="+", type=_assignment, metavar="NAME=NUMBER", default=[],
+                       help="the formula's input values: a=3 b=-1")
+    p.add_argument("--rows", type=int, default=40, metavar="N", help="show at most N nodes in the table (default 40)")
+    p.set_defaults(run=run_mistakes)
+    return p
+
+
+def _assignment(text: str) -> tuple[str, float]:
+    name, sep, number = text.partition("=")
+    try:
+        value = float(number)
+    except ValueError:
+        value = math.nan
+    if not sep or not name.isidentifier() or not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected NAME=NUMBER with a finite number, got {text!r}")
+    return name, value
+
+
+def run_mistakes(args: argparse.Namespace) -> int:
+    """``autodiff mistakes``: print the lab's table and sentences; the exit status (2 and one line on stderr
+    for a formula that cannot be computed, or a bad ``--rows``)."""
+    from autodiff.expr import build_expression
+    from autodiff.mistakes import lab
+
+    from . import demo
+
+    def fail(message: str) -> int:
+        print(f"autodiff mistakes: error: {fmt.printable(message)}", file=sys.stderr)
+        return 2
+
+    if args.rows < 1:
+        return fail("--rows must be at least 1")
+    expr = getattr(args, "expr", None)
+    given = list(getattr(args, "set", []) or [])
+    if expr is None and given:
+        return fail("--set goes with --expr")
+    try:
+        if expr is not None:
+            if len(dict(given)) != len(given):
+                return fail("a name is set twice in --set")
+            root, _ = build_expression(expr, dict(given))
+        else:
+            root = demo.build(seed=args.seed, activation=args.activation, x=getattr(args, "x", (0.5, -1.0)),
+                              target=getattr(args, "target", (1.0, 0.0)), backward=False).loss
+    except (ValueError, ArithmeticError) as exc:  # ExprError is a ValueError: a formula it cannot read
+        return fail(str(exc))
+    print(lab(root).text(rows=args.rows))
+    return 0

@@ -565,3 +565,19 @@ def test_a_non_finite_value_is_traced_to_its_layer():
 def test_bad_input_is_named(call, error, words):
     with pytest.raises(error, match=words):
         call(nn.MLP(2, [3, 1], seed=0))
+
+
+def test_the_demo_s_diagnosis_text():
+    from nn.demo import build
+    from nn.diagnose import demo_diagnosis_text
+
+    assert "nothing found" in demo_diagnosis_text(build(seed=0))
+    net = build(seed=3, activation="relu")
+    text = demo_diagnosis_text(net)
+    ref = nn.reference.from_model(net.model, net.x, net.target)
+    closed = [j for j, z in enumerate(ref.pre_activations[0]) if z <= 0]
+    assert closed  # this seed closes some hidden relus on the demo's input
+    for j in closed:
+        assert f"h1[{j}] = relu(z1[{j}]) is dead" in text
+    row = next(line for line in text.splitlines() if line.startswith("1 "))
+    assert row.split()[4] == f"{len(closed)}/3"
