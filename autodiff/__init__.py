@@ -11,6 +11,7 @@
 from .checks import detect_anomaly, gradcheck, gradgradcheck
 from .compile import Program, compile
 from .debug import Debugger, StepRecord, page_html, record_steps, stepper
+from .derivative import DerivativeCheck, check_derivative, derivative_formula
 from .diagnose import Diagnosis, diagnose, nan_origin, record_origins
 from .forward import Jacobian, forward_steps, jacobian, jvp
 from .graph import (
@@ -66,6 +67,9 @@ __all__ = [
     "page_html",
     "stepper",
     "trace",
+    "check_derivative",
+    "derivative_formula",
+    "DerivativeCheck",
     "Trace",
     "Path",
     "Graph",
