@@ -138,6 +138,16 @@ def test_a_label_that_starts_with_an_empty_line_draws_on_every_engine(renderer):
     assert [text_of(g) for g in groups(root, "cluster").values()] == [[" ", long]]
 
 
+def test_clusters_sort_numbers_as_numbers_and_take_any_digit():
+    leaves = []
+    for title in ["neuron 10", "neuron 2", "layer \u00b2", "layer \u0663"]:  # a superscript two, an Arabic-Indic three
+        with autodiff.name_scope(title):
+            leaves.append(Value(1.0, label=title))
+    source = draw(Value.sum(leaves)).source
+    order = [source.index(f'label="{t}"') for t in ["layer \u00b2", "layer \u0663", "neuron 2", "neuron 10"]]
+    assert order == sorted(order)
+
+
 def test_a_newline_still_starts_a_new_line_and_crlf_counts_as_one():
     v = Value(1.0, label="first\r\nsecond\nthird\rstill third")
     lines = node_lines(parse(draw(v).svg()))["v0"]
