@@ -400,7 +400,7 @@ class DerivativeCheck:
             same = yours is not None and _equal(yours, engine)
             lines.append(f"  at {where}: engine {fmt.number(engine)}, yours {shown}  {'equal' if same else 'DIFFERENT'}")
         if self.ok:
-            lines.append(f"Right: equal at all {len(self.points)} point{'s' if len(self.points) != 1 else ''}.")
+            lines.append("Right: equal at the point given." if len(self.points) == 1 else f"Right: equal at all {len(self.points)} points.")
             return "\n".join(lines)
         count = len(self.paths)
         lines.append(f"The engine's chain rule (autodiff.trace): {count} path{'s' if count != 1 else ''}, "
@@ -483,8 +483,14 @@ def check_derivative(
         raise ExprError(f"your derivative uses {', '.join(strangers)}, which {'is' if len(strangers) == 1 else 'are'} "
                         f"not an input of {text} (its inputs: {', '.join(names)})")
     points = _points(tree, names, at)
+    probes = list(points)  # the diagnosis looks at more points: at one point, b = 1 would pass for a factor 1
+    if at is not None:
+        try:
+            probes += [p for p in _points(tree, names, None) if p not in points]
+        except ExprError:
+            pass
     engine, yours, per_point = [], [], []
-    for point in points:
+    for point in probes:
         root, x = _build(text, tree, wrt, point)
         engine.append(grad(root, [x])[0])
         yours.append(_value(mine, point))
@@ -492,16 +498,19 @@ def check_derivative(
     paths = [[Factor(name, ast.unparse(formula), tuple(p[i][j][2] for p in per_point))
               for j, (name, formula, _) in enumerate(path)] for i, path in enumerate(per_point[0])]
     formula = ast.unparse(_tidy(_sum([_tidy(_product([f for _, f, _ in path])) for path in per_point[0]])))
-    ok = all(y is not None and _equal(y, e) for y, e in zip(yours, engine))
-    result = DerivativeCheck(text, wrt, mine, points, engine, yours, paths, formula, ok)
+    n = len(points)
+    ok = all(y is not None and _equal(y, e) for y, e in zip(yours[:n], engine[:n]))
+    result = DerivativeCheck(text, wrt, mine, points, engine[:n], yours[:n], paths, formula, ok)
     if not ok:
-        _diagnose(result, mine_tree)
+        _diagnose(result, mine_tree, probes, engine, yours)
+    result.paths = [[Factor(f.name, f.formula, f.values[:n]) for f in path] for path in paths]
     return result
 
 
-def _diagnose(result: DerivativeCheck, mine_tree: ast.expr) -> None:
-    """Match the learner's terms to the engine's paths, and their factors to the paths' factors."""
-    points = result.points
+def _diagnose(result: DerivativeCheck, mine_tree: ast.expr, points: list[dict[str, float]],
+              engine: list[float], yours: list[Optional[float]]) -> None:
+    """Match the learner's terms to the engine's paths, and their factors to the paths' factors,
+    at ``points`` (the points compared, then more), where the two derivatives are ``engine`` and ``yours``."""
     say = result.diagnosis
 
     def values(node: ast.expr, sign: float = 1.0) -> tuple[Optional[float], ...]:
@@ -518,7 +527,7 @@ def _diagnose(result: DerivativeCheck, mine_tree: ast.expr) -> None:
     # one path: the learner's expression is one product; several: a sum of them, one per path
     terms = _terms(mine_tree) if len(products) > 1 else [(1.0, _parts(mine_tree))]
     term_values = [values(_product(parts), sign) for sign, parts in terms]
-    ratios = [y / e for y, e in zip(result.yours, result.engine) if y is not None and e != 0]
+    ratios = [y / e for y, e in zip(yours, engine) if y is not None and e != 0]
     if len(ratios) == len(points) and ratios and all(_equal(r, ratios[0]) for r in ratios) and not _equal(ratios[0], 1.0):
         say.append(f"Yours is {fmt.number(ratios[0])} times the engine's at every point: a constant factor too many or too few.")
     open_paths = list(range(len(products)))
@@ -536,7 +545,7 @@ def _diagnose(result: DerivativeCheck, mine_tree: ast.expr) -> None:
         for j in open_terms:
             say.append(f"Your term {ast.unparse(_product(terms[j][1]))} equals no path of the engine's.")
     if len(open_paths) == 1 and len(open_terms) == 1:
-        _compare_factors(result, open_paths[0], terms[open_terms[0]], values)
+        _compare_factors(result, open_paths[0], terms[open_terms[0]], values, len(points))
     elif open_paths and not open_terms:
         first = result.paths[open_paths[0]]
         result.differing = f"path {open_paths[0] + 1}: {' · '.join(f.name for f in first) or result.wrt}"
@@ -549,19 +558,21 @@ def _diagnose(result: DerivativeCheck, mine_tree: ast.expr) -> None:
 
 
 def _compare_factors(result: DerivativeCheck, i: int, term: tuple[float, list[ast.expr]],
-                     values: Callable[[ast.expr], tuple[Optional[float], ...]]) -> None:
-    """One path against one term of the learner's: which factor of the chain rule differs."""
+                     values: Callable[[ast.expr], tuple[Optional[float], ...]], count: int) -> None:
+    """One path against one term of the learner's (both known at ``count`` points): which factor
+    of the chain rule differs. Values are shown at the points compared only."""
     path = result.paths[i]
     sign, parts = term
     mine = [(ast.unparse(p), values(p)) for p in parts]
     if sign < 0:
-        mine.append(("-1", tuple(-1.0 for _ in result.points)))
+        mine.append(("-1", tuple(-1.0 for _ in range(count))))
+    shown = len(result.points)
     say = result.diagnosis
 
     def same(a: Sequence[Optional[float]], b: Sequence[float]) -> bool:
         return all(x is not None and _equal(x, y) for x, y in zip(a, b))
 
-    ones = tuple(1.0 for _ in result.points)
+    ones = tuple(1.0 for _ in range(count))
     left = [f for f in path if not same(f.values, ones)]  # factors of 1 need not be written
     unmatched_mine = []
     for text, vals in mine:
@@ -574,14 +585,15 @@ def _compare_factors(result: DerivativeCheck, i: int, term: tuple[float, list[as
     if len(left) == 1:
         factor = left[0]
         result.differing = factor.name
-        rule = f"the rule table's local derivative: {factor.name} = {factor.formula}"
+        rule = "its local derivative from the rule table"
         if len(unmatched_mine) == 1:
             text, vals = unmatched_mine[0]
-            shown = ", ".join("undefined" if v is None else fmt.number(v) for v in vals)
-            say.append(f"The factor that differs{where}: {factor.name}. Yours has {text} (= {shown}) where the chain "
-                       f"rule has {factor.formula} (= {', '.join(fmt.number(v) for v in factor.values)}), {rule}.")
+            mine_at = ", ".join("undefined" if v is None else fmt.number(v) for v in vals[:shown])
+            theirs = ", ".join(fmt.number(v) for v in factor.values[:shown])
+            say.append(f"The factor that differs{where}: {factor.name}. Yours has {text} (= {mine_at}) where the chain "
+                       f"rule has {factor.formula} (= {theirs}), {rule}.")
         elif not unmatched_mine:
-            say.append(f"Missing factor{where}: {factor.name} = {factor.formula} ({rule}).")
+            say.append(f"Missing factor{where}: {factor.name} = {factor.formula}, {rule}.")
         else:
             extra = ", ".join(t for t, _ in unmatched_mine)
             say.append(f"The factor that differs{where}: {factor.name} = {factor.formula}; your factors {extra} match no factor.")

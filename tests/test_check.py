@@ -406,3 +406,25 @@ def test_the_command_takes_the_network_options_of_a_parent_parser(capsys):
     network.add_argument("--target", nargs=2, type=float, default=[1.0, 0.0])
     status, out, _ = run(["--seed", "4", "--x", "1", "-2", "x * delta1^T"], capsys, parents=[network])
     assert status == 0 and "x = [1, -2]" in out
+
+
+def test_the_command_checks_a_scalar_derivative(capsys):
+    argv = ["--expr", "tanh(a*b)", "--wrt", "a", "--set", "a=1", "b=2", "(1 - tanh(a*b)**2) * b"]  # as in the issue
+    status, out, err = run(argv, capsys)
+    assert status == 0 and "at a=1, b=2: engine 0.141302, yours 0.141302  equal" in out and err == ""
+    assert math.isclose(0.141302, (1 - math.tanh(2) ** 2) * 2, rel_tol=1e-5)  # by hand
+    status, out, _ = run(argv[:-1] + ["(1 - tanh(a*b)**2) * a"], capsys)
+    assert status == 1 and "The factor that differs: d(a * b)/da" in out
+    status, _, err = run(["--expr", "tanh(a*b)", "(1 - tanh(a*b)**2) * b"], capsys)
+    assert status == 2 and "--wrt NAME" in err
+    status, _, err = run(["--expr", "tanh(a*b)", "--wrt", "a", "--set", "a=1", "c=2", "b"], capsys)
+    assert status == 2 and err.count("\n") == 1
+
+
+def test_the_command_takes_values_parsed_by_a_parent_parser(capsys):
+    formula = argparse.ArgumentParser(add_help=False)
+    formula.add_argument("--expr")
+    formula.add_argument("--set", nargs="+", type=lambda t: (t.split("=")[0], float(t.split("=")[1])), default=[])
+    status, out, _ = run(["(1 - tanh(a*b)**2) * b", "--expr", "tanh(a*b)", "--wrt", "a", "--set", "a=1", "b=2"],
+                         capsys, parents=[formula])
+    assert status == 0 and "equal" in out

@@ -143,7 +143,7 @@ def test_the_factor_that_differs_is_named_from_the_trace():
     ("(1 - tanh(a*b + c)) * b", "dout/d(a * b + c)", "Yours has 1 - tanh(a * b + c)"),
     ("1 - tanh(a*b + c)**2", "d(a * b)/da", "Missing factor: d(a * b)/da = b"),
     ("2 * (1 - tanh(a*b + c)**2) * b", "2", "Extra factor: 2"),
-    ("tanh(a*b + c) * b", "dout/d(a * b + c)", "the rule table's local derivative: dout/d(a * b + c) = 1 - tanh(a * b + c) ** 2"),
+    ("tanh(a*b + c) * b", "dout/d(a * b + c)", "the chain rule has 1 - tanh(a * b + c) ** 2"),
 ])
 def test_classic_slips_of_the_chain_rule(mine, differing, words):
     r = check_derivative("tanh(a*b + c)", wrt="a", mine=mine)
@@ -161,6 +161,14 @@ def test_a_missing_path_is_named():
 def test_a_wrong_factor_on_one_of_several_paths():
     r = check_derivative("x * y + tanh(x)", wrt="x", mine="y + tanh(x)")
     assert r.differing == "dtanh(x)/dx" and "of path 2" in str(r)
+
+
+def test_one_point_given_does_not_hide_the_factor_by_a_coincidence():
+    # at a = 1, a and the factor 1 of d(a*b + c)/d(a*b) agree: more points tell them apart
+    r = check_derivative("tanh(a*b + c)", wrt="a", mine="(1 - tanh(a*b + c)**2) * a", at={"a": 1, "b": 2, "c": 0})
+    assert not r.ok and r.points == [{"a": 1, "b": 2, "c": 0}] and r.differing == "d(a * b)/da"
+    assert "Yours has a (= 1) where the chain rule has b (= 2)" in str(r)
+    assert all(len(f.values) == 1 for f in r.paths[0])
 
 
 def test_a_constant_factor_is_said():
