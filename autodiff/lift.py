@@ -373,6 +373,17 @@ def _unwrap(text: str) -> str:
     return text[1:-1]
 
 
+def _compound(text: str) -> bool:
+    """Whether ``text`` has an operator outside parentheses (``a @ b``, not ``sum(a, axis=0)``)."""
+    depth = 0
+    for ch in text:
+        depth += ch in "(["
+        depth -= ch in ")]"
+        if depth == 0 and ch == " ":
+            return True
+    return False
+
+
 def _identifier(name: str) -> bool:
     return re.fullmatch(r"[A-Za-z_]\w*", name) is not None
 
@@ -429,6 +440,9 @@ class _Lifter:
                 continue
             if s in self.units:
                 self._grow(self._layer(s))
+        for s in g.order:  # a sum's terms made by the same op: one array, reduced by the sum
+            if g.op[s] == "sum" and s not in self.units:
+                self._seed(s)
         for s in g.order:  # what is left: one scalar op each
             if s in self.home:
                 continue
@@ -508,6 +522,37 @@ class _Lifter:
             if any(mapping[row[j]] != x for row, x in zip(wkeys, xs)):
                 return None
         return units, xs
+
+    def _seed(self, s: int) -> None:
+        """The terms of sum ``s`` that no array holds yet and that the same op made (at the same
+        depth): one array of them (``sum(p * p for p in params)``: ``theta * theta``), and the
+        same for their operands, down the graph; then what grows from it."""
+        g = self.g
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        for t in g.operands[s]:
+            if g.op.get(t) is not None and self._free(t):
+                key = (g.op[t], g.arg[t], len(g.operands[t]), g.depth[t], g.batched[t])
+                groups.setdefault(key, [])
+                if t not in groups[key]:
+                    groups[key].append(t)
+        for terms in groups.values():
+            if len(terms) > 1:
+                seeded = self._pack(terms)
+                if seeded.batched:
+                    self._grow(seeded)
+
+    def _pack(self, nodes: list[int]) -> _Array:
+        """One array (a row) of ``nodes``, all made by the same op; its operands likewise when they can be."""
+        g = self.g
+        operands = [[[g.operands[v][n] for v in nodes]] for n in range(len(g.operands[nodes[0]]))]
+        array = self._add("map", [nodes], g.batched[nodes[0]], g.op[nodes[0]], g.arg[nodes[0]], operands)
+        for grid in operands:
+            row = grid[0]
+            if len(set(row)) == len(row) and all(g.op.get(v) is not None and self._free(v) for v in row):
+                keys = {(g.op[v], g.arg[v], len(g.operands[v]), g.depth[v], g.batched[v]) for v in row}
+                if len(keys) == 1:
+                    self._pack(row)
+        return array
 
     def _free(self, v: int) -> bool:
         return v not in self.home and v not in self.units and v not in self.g.absorbed
@@ -620,7 +665,9 @@ class _Lifter:
         o.matrix = matrix
         o.tile = consumer_batched and not matrix and len(grid) > 1
         kinds = {g.kind[e] for e in flat}
-        if kinds == {"const"}:
+        if kinds == {"op"} and self.home[flat[0]][0].grid == grid:
+            o.mode, o.source = "same", self.home[flat[0]][0]  # a value computed once per call (a penalty)
+        elif kinds == {"const"}:
             o.mode = "const"
             values = np.array([[g.values[e].data for e in row] for row in grid], dtype=float)
             o.value = float(values.flat[0]) if broadcast and not matrix and not o.tile and (values == values.flat[0]).all() else values
@@ -702,6 +749,8 @@ class _Writer:
             taken[name] = what
             return name
 
+        named: dict[Any, str] = {}  # an operand read twice (p * p) is one name
+
         for a in self.arrays:
             what: Any = ("array", a.index)
             name = claim(self._label_name(a.grid), what)
@@ -718,7 +767,10 @@ class _Writer:
             for o in a.operands:
                 if o is None:
                     continue
-                what = ("operand", tuple(map(tuple, o.grid)))
+                what = ("operand", o.mode, tuple(map(tuple, o.grid)))
+                if what in named:
+                    o.name = named[what]
+                    continue
                 if o.mode == "same":
                     o.name = o.source.name  # type: ignore[union-attr]
                     continue
@@ -740,7 +792,7 @@ class _Writer:
                 if name is None:
                     sources = [p[2][0].name if p[0] == "array" else p[0] for p in o.parts]
                     name = f"gather({', '.join(dict.fromkeys(sources))})"
-                o.name = name
+                o.name = named[what] = name
 
     @staticmethod
     def reshaped(o: _Operand) -> Optional[_Array]:
@@ -781,6 +833,11 @@ class _Writer:
         name = f"_i{len(self.constants)}"
         self.constants[name] = np.array(items, dtype=np.intp)
         return name
+
+    def _index_arg(self, items: list[int]) -> str:
+        """:meth:`_index` as a function argument (``slice(a, b)`` rather than ``a:b``)."""
+        text = self._index(items)
+        return f"slice({text.replace(':', ', ')})" if ":" in text else text
 
     def _constant(self, value: Any) -> str:
         name = f"_k{len(self.constants)}"
@@ -996,10 +1053,17 @@ class _Writer:
 
         if o.mode == "const":
             return
+        # shared operands read by a per-sample op: their gradient sums over the samples
+        reduced = ct
+        if consumer.batched and not o.batched and not o.matrix:
+            if o.tile:
+                reduced = f"_sum(({ct}).reshape(B, {o.rows}, {o.cols}), axis=0)"
+            else:
+                reduced = f"_sum({ct}, axis=0, keepdims=True)"
         if o.mode == "same":
             if o.source.index in self._needed:  # type: ignore[union-attr]
-                self._accumulate(o.source, ct, full_shape)  # type: ignore[arg-type]
-                show(o.source, "full", f"{shown}")  # type: ignore[arg-type]
+                self._accumulate(o.source, reduced, full_shape)  # type: ignore[arg-type]
+                show(o.source, "full", shown if reduced == ct else f"sum({shown}, axis=0)")  # type: ignore[arg-type]
             return
         if o.mode in ("cols", "column"):
             src = o.source
@@ -1016,16 +1080,9 @@ class _Writer:
                 lines.append(f"{g}[:, {index}] += {ct}")
                 show(src, "part", f"[:, {index if ':' in index else cols}] += {shown}")
             else:
-                lines.append(f"_add_at({g}, (slice(None), {self._index(cols)}), {ct})")
+                lines.append(f"_add_at({g}, (slice(None), {self._index_arg(cols)}), {ct})")
                 show(src, "part", f"[:, {cols}] += {shown}")
             return
-        # shared operands read by a per-sample op: their gradient sums over the samples
-        reduced = ct
-        if consumer.batched and not o.batched and not o.matrix:
-            if o.tile:
-                reduced = f"_sum(({ct}).reshape(B, {o.rows}, {o.cols}), axis=0)"
-            else:
-                reduced = f"_sum({ct}, axis=0, keepdims=True)"
         if o.mode == "theta":
             var = f"gs{o.segment}"
             lines.append(f"{var} = {reduced}")
@@ -1044,7 +1101,7 @@ class _Writer:
                 continue
             if kind == "theta":
                 var = f"gs{what}"
-                lines.append(f"{var} = {piece}.sum(axis=0)" if o.batched else f"{var} = {piece}")
+                lines.append(f"{var} = _sum({piece}, axis=0)" if o.batched else f"{var} = {piece}")
                 self._segment_grads[what] = var
                 continue
             arr: _Array = what[0]
@@ -1052,16 +1109,20 @@ class _Writer:
             if arr.index not in self._needed:
                 continue
             g = self._start_owned(arr)
-            idx = self._index(items)
+            unique = len(set(items)) == len(items)
+            idx = self._index(items) if unique else self._index_arg(items)
             if arr.batched:
                 target = f"{g}.reshape(B, {arr.size})"
-                if len(set(items)) == len(items):
+                if unique:
                     lines.append(f"{target}[:, {idx}] += {piece}")
                 else:
                     lines.append(f"_add_at({target}, (slice(None), {idx}), {piece})")
             else:
-                piece = f"{piece}.sum(axis=0)" if o.batched else piece
-                lines.append(f"_add_at({g}.reshape({arr.size}), {idx}, {piece})")
+                piece = f"_sum({piece}, axis=0)" if o.batched else piece
+                if unique:
+                    lines.append(f"{g}.reshape({arr.size})[{idx}] += {piece}")
+                else:
+                    lines.append(f"_add_at({g}.reshape({arr.size}), {idx}, {piece})")
             if self.reshaped(o) is arr:
                 show(arr, "full", f"({shown}).reshape(-1, {arr.cols})")
             else:
@@ -1093,7 +1154,8 @@ class _Writer:
         inline = self._inline.get(a.index)
         if inline is None:
             return self.grad_name(a)
-        return f"({inline})" if " " in inline else inline
+        inline = _unwrap(inline)
+        return f"({inline})" if _compound(inline) else inline
 
     def _values(self, grid: Grid) -> list[list[Value]]:
         return [[self.g.values[e] for e in row] for row in grid]
@@ -1283,7 +1345,7 @@ class LiftedProgram(Program):
         self._scalar_last = False
         self._xs: Optional[list[float]] = None
         g_outputs = [self._slot[id(o)] for o in outputs]
-        if any(not o.parents for o in outputs):
+        if not inputs or any(not o.parents for o in outputs):
             return  # an output that is an input or a parameter: nothing to run as arrays
         lifter = _Lifter(self)
         if any(not lifter.g.batched[o] for o in g_outputs):

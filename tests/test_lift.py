@@ -219,6 +219,28 @@ def test_random_graphs_that_lift_in_part_match_eager(program, width, seed, rows)
     assert all(close(a, p.grad) for a, p in zip(got, params))
 
 
+def test_values_computed_from_parameters_alone_are_computed_once_and_their_gradients_summed():
+    model = nn.MLP(2, [4, 1], seed=3)
+    params = model.parameters()
+
+    def fn(xs):
+        penalty = Value.sum([p * p for p in params]) * 0.01  # a weight penalty: the same for every sample
+        scale = (params[0] * 2.0).tanh()  # one shared number scaling a per-sample loss
+        return nn.mse_loss(model(xs[:2]), xs[2:]) * scale + penalty
+
+    prog = autodiff.compile(fn, 3, lift=True)
+    squares = next(eq for eq in prog.forward_equations if eq.nodes[0][0].op == "*" and len(eq.nodes[0]) == len(params))
+    assert [v.parents[0] for v in squares.nodes[0]] == params  # the penalty's squares: one array
+    rows = [[0.1, 0.2, 1.0], [-1.0, 0.5, 0.0], [0.3, 0.3, -1.0], [2.0, -2.0, 0.5]]
+    outs = prog.batch(rows, seed=0.25)
+    got = [p.grad for p in params]
+    model.zero_grad()
+    losses = [fn([Value(v) for v in r]) for r in rows]
+    (Value.sum(losses) * 0.25).backward()
+    assert all(close(a, v.data) for a, v in zip(outs, losses))
+    assert all(close(a, p.grad) for a, p in zip(got, params))
+
+
 def test_a_graph_with_nothing_to_lift_runs_as_the_scalar_program():
     a = Value(2.0, label="a")
     prog = autodiff.compile(lambda xs: (xs[0] * a + xs[1]).exp(), 2, lift=True)
