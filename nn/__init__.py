@@ -16,7 +16,7 @@ from . import reference
 from .check import FormulaReport, check_formula
 from .compiled import CompiledStep, compile_step
 from .data import moons
-from .diagnose import NetworkDiagnosis, diagnose
+from .diagnose import History, NetworkDiagnosis, diagnose, train
 from .layers import ACTIVATIONS, MLP, Layer, Neuron
 from .losses import mse_loss, sse_loss
 from .module import Module
@@ -43,4 +43,6 @@ __all__ = [
     "FormulaReport",
     "diagnose",
     "NetworkDiagnosis",
+    "train",
+    "History",
 ]

@@ -42,7 +42,7 @@ from .layers import MLP
 from .losses import mse_loss, sse_loss
 
 __all__ = ["LayerStats", "LayerFinding", "NetworkDiagnosis", "diagnose", "LOSSES", "batch", "demo_diagnosis_text",
-           "add_mistakes_command", "run_mistakes"]
+           "add_mistakes_command", "run_mistakes", "HistoryStep", "History", "train"]
 
 Target = Union[float, Sequence[float]]
 LossFn = Callable[[list[Value], list[Value]], Value]
@@ -375,9 +375,262 @@ def _unit_findings(stats: LayerStats, layer: Any, samples: list[_Sample], satura
     return out
 
 
+# -- training history ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class HistoryStep:
+    """One training step: its number, the mean loss, and per layer (index 0 = layer 1) the norm of
+    the gradient over its weights and biases, the fraction of its units dead on the whole batch
+    (relu only) and the fraction of (unit, sample) pairs saturated (tanh and sigmoid only)."""
+
+    step: int
+    loss: float
+    grad_norms: tuple[float, ...]
+    dead: tuple[float, ...]
+    saturated: tuple[float, ...]
+
+
+def _activate(activation: str, z: float) -> tuple[float, float]:
+    """``(g(z), g'(z))`` on plain floats."""
+    if activation == "tanh":
+        h = math.tanh(z)
+        return h, 1.0 - h * h
+    if activation == "sigmoid":
+        h = 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+        return h, h * (1.0 - h)
+    if activation == "relu":
+        return (z, 1.0) if z > 0 else (0.0, 0.0)
+    return z, 1.0
+
+
+def _unit_fractions(model: MLP, X: Sequence[Sequence[float]], saturate: float) -> tuple[list[float], list[float]]:
+    """Per layer, the fraction of dead units and of saturated (unit, sample) pairs, by a forward
+    pass on plain floats with the weights as they are now (no Value is made)."""
+    weights = [[[w.data for w in row] for row in layer.weights] for layer in model.layers]
+    biases = [[b.data for b in layer.biases] for layer in model.layers]
+    open_ = [[False] * layer.nout for layer in model.layers]  # opened on some sample
+    flat = [0] * len(model.layers)
+    for x in X:
+        a = [float(v) for v in x]
+        for n, layer in enumerate(model.layers):
+            out = []
+            for j in range(layer.nout):
+                z = math.fsum([a[i] * weights[n][i][j] for i in range(len(a))] + [biases[n][j]])
+                h, slope = _activate(layer.activation, z)
+                open_[n][j] = open_[n][j] or z > 0
+                flat[n] += abs(slope) < saturate
+                out.append(h)
+            a = out
+    dead, saturated = [], []
+    for n, layer in enumerate(model.layers):
+        dead.append(open_[n].count(False) / layer.nout if layer.activation == "relu" else 0.0)
+        squashing = layer.activation in ("tanh", "sigmoid")
+        saturated.append(flat[n] / (layer.nout * len(X)) if squashing else 0.0)
+    return dead, saturated
+
+
+class History:
+    """Per training step: the loss, each layer's gradient norm, and its dead and saturated fractions.
+
+    Call :meth:`record` once per step, after ``backward()`` (the gradients in ``.grad``) and before
+    the optimizer's step, in any training loop, eager or compiled (:func:`nn.compile_step` without
+    an optimizer, then ``SGD.step()``); or let :func:`train` do it. Read it back as data
+    (``steps``, :meth:`series`, :meth:`data`) or as a picture (:meth:`plot`, :meth:`svg`).
+
+    >>> import nn
+    >>> model = nn.MLP(2, [3, 1], seed=0)
+    >>> history = train(model, [[0.0, 1.0], [1.0, 0.0]], [[1.0], [-1.0]], steps=20, lr=0.1)
+    >>> len(history.steps), history.layers
+    (20, 2)
+    >>> history.series("loss")[-1] < history.series("loss")[0]
+    True
+    """
+
+    def __init__(self, saturate: float = SATURATE) -> None:
+        self.saturate = check_thresholds(VANISH, EXPLODE, saturate)[2]
+        self.steps: list[HistoryStep] = []
+
+    @property
+    def layers(self) -> int:
+        """How many layers each step records (0 before the first step)."""
+        return len(self.steps[0].grad_norms) if self.steps else 0
+
+    def record(self, model: MLP, X: Sequence[Sequence[float]], loss: float) -> HistoryStep:
+        """Record one step of ``model`` on the batch inputs ``X`` with mean loss ``loss``: gradient norms
+        from the parameters' ``.grad``, dead and saturated fractions from a forward pass over ``X``."""
+        if not isinstance(model, MLP):
+            raise TypeError(f"History.record needs an nn.MLP, not {type(model).__name__}")
+        if isinstance(loss, bool) or not isinstance(loss, (int, float)):
+            raise TypeError(f"loss must be a number (the step's mean loss), not {type(loss).__name__}")
+        if self.steps and len(model.layers) != self.layers:
+            raise ValueError(f"this history records {self.layers} layers; the model has {len(model.layers)}")
+        norms = tuple(_norm([w.grad for row in layer.weights for w in row] + [b.grad for b in layer.biases])
+                      for layer in model.layers)
+        dead, saturated = _unit_fractions(model, X, self.saturate)
+        step = HistoryStep(len(self.steps), float(loss), norms, tuple(dead), tuple(saturated))
+        self.steps.append(step)
+        return step
+
+    _SERIES = ("loss", "grad_norm", "dead", "saturated")
+
+    def series(self, name: str, layer: Optional[int] = None) -> list[float]:
+        """One number per step: ``"loss"``, or for ``layer`` (from 1) ``"grad_norm"``, ``"dead"`` or ``"saturated"``."""
+        if name not in self._SERIES:
+            raise ValueError(f"unknown series {name!r}; choose one of: {', '.join(self._SERIES)}")
+        if name == "loss":
+            return [s.loss for s in self.steps]
+        if isinstance(layer, bool) or not isinstance(layer, int) or not 1 <= layer <= max(self.layers, 1):
+            raise ValueError(f"series {name!r} needs a layer from 1 to {self.layers}, not {layer!r}")
+        field_ = {"grad_norm": "grad_norms", "dead": "dead", "saturated": "saturated"}[name]
+        return [getattr(s, field_)[layer - 1] for s in self.steps]
+
+    def data(self) -> dict[str, Any]:
+        """Plain data: one dict per step."""
+        return {"saturate": self.saturate,
+                "steps": [{"step": s.step, "loss": s.loss, "grad_norms": list(s.grad_norms), "dead": list(s.dead),
+                           "saturated": list(s.saturated)} for s in self.steps]}
+
+    def svg(self, title: str = "training history", width: int = 640) -> str:
+        """The history drawn by hand as SVG, no library needed: three panels over the steps, the loss,
+        each layer's gradient norm (both on a log scale) and each layer's dead or saturated fraction."""
+        return _history_svg(self, title, width)
+
+    def plot(self, path: Optional[str] = None, title: str = "training history") -> Any:
+        """The same three panels with matplotlib when it is installed: returns the Figure, saved to
+        ``path`` if given. Without matplotlib, the hand-made :meth:`svg` is returned (and written to
+        ``path``, which must then end in ``.svg``)."""
+        if not self.steps:
+            raise ValueError("nothing to plot: the history has no steps yet")
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg")  # files, never a window
+            from matplotlib import pyplot
+        except ImportError:
+            if path is not None and not str(path).endswith(".svg"):
+                raise ValueError(f"without matplotlib only SVG can be written, not {path!r}") from None
+            text = self.svg(title)
+            if path is not None:
+                with open(path, "w", encoding="utf-8") as f:
+                    f.write(text)
+            return text
+        figure, (top, middle, bottom) = pyplot.subplots(3, 1, sharex=True, figsize=(7, 7))
+        steps = [s.step for s in self.steps]
+        top.plot(steps, self.series("loss"), color="black")
+        top.set_yscale("log")
+        top.set_ylabel("loss")
+        top.set_title(title)
+        for layer in range(1, self.layers + 1):
+            norms = [max(x, _FLOOR) for x in self.series("grad_norm", layer)]
+            middle.plot(steps, norms, label=f"layer {layer}")
+            bottom.plot(steps, self._fraction(layer), label=f"layer {layer}")
+        middle.set_yscale("log")
+        middle.set_ylabel("|gradient|")
+        middle.legend(fontsize="small")
+        bottom.set_ylim(-0.05, 1.05)
+        bottom.set_ylabel("dead / saturated")
+        bottom.set_xlabel("step")
+        figure.tight_layout()
+        if path is not None:
+            figure.savefig(path)
+        pyplot.close(figure)
+        return figure
+
+    def _fraction(self, layer: int) -> list[float]:
+        """The dead fraction of a relu layer, the saturated fraction of any other."""
+        return [max(d, s) for d, s in zip(self.series("dead", layer), self.series("saturated", layer))]
+
+
+#: The smallest gradient norm a log-scale plot shows (a norm of exactly 0 is drawn there).
+_FLOOR = 1e-30
+
+_COLOURS = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#ca8a04", "#4b5563")
+
+
+def _history_svg(history: History, title: str, width: int) -> str:
+    """Three panels of polylines, written out: loss and gradient norms in log10, fractions in [0, 1]."""
+    import html
+
+    if not history.steps:
+        raise ValueError("nothing to draw: the history has no steps yet")
+    if isinstance(width, bool) or not isinstance(width, int) or width < 200:
+        raise ValueError(f"width must be a whole number of pixels, 200 or more, not {width!r}")
+    left, panel, gap, top = 70, 140, 40, 40
+    right = width - 110  # room for the legend
+    n = len(history.steps)
+    x = [left + (right - left) * (i / (n - 1) if n > 1 else 0.5) for i in range(n)]
+    layers = range(1, history.layers + 1)
+    panels = [
+        ("loss (log)", [("loss", "#111827", [math.log10(max(v, _FLOOR)) for v in history.series("loss")])]),
+        ("|gradient| (log)", [(f"layer {k}", _COLOURS[(k - 1) % len(_COLOURS)],
+                               [math.log10(max(v, _FLOOR)) for v in history.series("grad_norm", k)]) for k in layers]),
+        ("dead / saturated", [(f"layer {k}", _COLOURS[(k - 1) % len(_COLOURS)], history._fraction(k)) for k in layers]),
+    ]
+    height = top + 3 * panel + 2 * gap + 40
+    out = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' font-family='sans-serif' "
+           f"font-size='11'>",
+           f"<text x='{left}' y='20' font-size='14'>{html.escape(fmt.printable(title))}</text>"]
+    for p, (name, lines) in enumerate(panels):
+        y0 = top + p * (panel + gap)
+        values = [v for _, _, vs in lines for v in vs if math.isfinite(v)]
+        low, high = (0.0, 1.0) if p == 2 else (min(values, default=0.0), max(values, default=1.0))
+        if high - low < 1e-12:
+            low, high = low - 0.5, high + 0.5
+        out.append(f"<rect x='{left}' y='{y0}' width='{right - left}' height='{panel}' fill='none' stroke='#9ca3af'/>")
+        out.append(f"<text x='{left}' y='{y0 - 6}'>{html.escape(name)}</text>")
+        for value in (high, low):
+            shown = fmt.short(10 ** value) if p < 2 else fmt.short(value)
+            y = y0 + panel * (high - value) / (high - low)
+            out.append(f"<text x='{left - 6}' y='{y + 4:.1f}' text-anchor='end'>{shown}</text>")
+        for k, (label, colour, vs) in enumerate(lines):
+            points = " ".join(f"{xi:.1f},{y0 + panel * (high - v) / (high - low):.1f}"
+                              for xi, v in zip(x, vs) if math.isfinite(v))
+            out.append(f"<polyline fill='none' stroke='{colour}' stroke-width='1.5' points='{points}'>"
+                       f"<title>{html.escape(label)}</title></polyline>")
+            out.append(f"<text x='{right + 10}' y='{y0 + 14 + 14 * k}' fill='{colour}'>{html.escape(label)}</text>")
+    base = top + 3 * panel + 2 * gap + 14
+    out.append(f"<text x='{left}' y='{base}'>step {history.steps[0].step}</text>")
+    out.append(f"<text x='{right}' y='{base}' text-anchor='end'>step {history.steps[-1].step}</text>")
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def train(model: MLP, X: Sequence[Sequence[float]], Y: Sequence[Target], steps: int, lr: float = 0.1,
+          loss: Union[str, LossFn] = "mse", *, compiled: bool = False, history: Optional[History] = None) -> History:
+    """Train ``model`` by plain SGD on the whole batch for ``steps`` steps and record each in a :class:`History`.
+
+    Each step: the mean loss over the batch, its gradient, :meth:`History.record`, then
+    ``p.data -= lr * p.grad``. ``compiled=True`` runs the forward and backward passes through
+    :func:`nn.compile_step` instead of building Values (the same numbers, faster). The model's
+    weights change; its ``.grad`` hold the last step's gradient.
+    """
+    from .compiled import compile_step
+    from .optim import SGD
+
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a whole number, 1 or more, not {steps!r}")
+    pairs = batch(model, X, Y)
+    loss_fn = _loss_fn(loss)
+    optimizer = SGD(model.parameters(), lr=lr)
+    history = history if history is not None else History()
+    inputs = [x for x, _ in pairs]
+    step = compile_step(model, loss_fn) if compiled else None  # no optimizer: recorded before the update
+    for _ in range(steps):
+        if step is not None:
+            mean = step(inputs, [y for _, y in pairs])
+        else:
+            optimizer.zero_grad()
+            losses = [_forward(model, x, y, loss_fn).loss for x, y in pairs]
+            total = Value.sum(losses) * (1.0 / len(losses))
+            total.backward()
+            mean = total.data
+        history.record(model, inputs, mean)
+        optimizer.step()
+    return history
+
+
 # -- the command line: functions nn/cli.py wires in -------------------------------------------------------
 def demo_diagnosis_text(net: Any) -> str:
-    """What ``autodiff demo --diagnose`` prints for the demo network ``net`` (an :class:`nn.demo.DemoNetwork`):
+    """What ``autodiff demo --diagnose`` prints for the demo network ``net`` (an ``nn.demo.DemoNetwork``):
     the diagnosis of its one graph over the model's parameters, then the layer table of its one sample."""
     single = autodiff.diagnose(net.loss, wrt=net.model.parameters())
     layers = diagnose(net.model, [net.x], [net.target])
@@ -385,11 +638,12 @@ def demo_diagnosis_text(net: Any) -> str:
                       str(single), "", "Layer by layer:", layers.table()])
 
 
-def add_mistakes_command(subparsers: Any, parents: Sequence[argparse.ArgumentParser] = ()) -> argparse.ArgumentParser:
+def add_mistakes_command(subparsers: Any, parents: Sequence[Any] = ()) -> Any:
     """Add ``autodiff mistakes`` to the CLI's ``subparsers``: the beginner-mistake lab on the demo
     network or on a formula. ``parents`` are the CLI's network and formula option parsers
     (``--seed --activation --x --target``, ``--expr --set``); without them the subcommand adds
-    its own ``--seed``, ``--activation``, ``--expr`` and ``--set``. Its handler is :func:`run_mistakes`."""
+    its own ``--seed``, ``--activation``, ``--expr`` and ``--set``. Its handler is :func:`run_mistakes`.
+    (Typed ``Any``: argparse's subparsers action has no public type.)"""
     p = subparsers.add_parser(
         "mistakes", parents=list(parents), help="what common wrong backprop implementations compute, beside the right answer",
         description="Run common wrong implementations of backprop (a recursive walk, the order not reversed, "
@@ -417,7 +671,7 @@ def _assignment(text: str) -> tuple[str, float]:
     return name, value
 
 
-def run_mistakes(args: argparse.Namespace) -> int:
+def run_mistakes(args: Any) -> int:
     """``autodiff mistakes``: print the lab's table and sentences; the exit status (2 and one line on stderr
     for a formula that cannot be computed, or a bad ``--rows``)."""
     from autodiff.expr import build_expression

@@ -581,3 +581,131 @@ def test_the_demo_s_diagnosis_text():
         assert f"h1[{j}] = relu(z1[{j}]) is dead" in text
     row = next(line for line in text.splitlines() if line.startswith("1 "))
     assert row.split()[4] == f"{len(closed)}/3"
+
+
+# -- training history --------------------------------------------------------------------------------------
+def moons_batch(n: int = 20):
+    X, labels = nn.moons(n, seed=0)
+    return X, [[y] for y in labels]
+
+
+def test_a_recorded_step_matches_the_matrix_rules():
+    from nn.diagnose import History
+
+    X, Y = moons_batch()
+    model = nn.MLP(2, [8, 8, 1], activation="relu", seed=0)
+    for b in model.layers[1].biases[:3]:
+        b.data = -30.0  # three units of layer 2 closed on every sample
+    losses = [nn.mse_loss(model(x), y) for x, y in zip(X, Y)]
+    total = Value.sum(losses) * (1.0 / len(losses))
+    total.backward()
+    step = History().record(model, X, total.data)
+    norms, results = reference_norms(model, X, Y)
+    assert step.grad_norms == pytest.approx(norms, rel=1e-9)
+    assert step.loss == pytest.approx(sum(r.loss for r in results) / len(results), rel=1e-12)
+    for k in range(2):
+        closed = [all(r.pre_activations[k][j] <= 0 for r in results) for j in range(8)]
+        assert step.dead[k] == sum(closed) / 8
+    assert step.dead[1] >= 3 / 8 and step.dead[2] == 0.0  # the output layer is linear
+    assert step.saturated == (0.0, 0.0, 0.0)
+
+
+def test_saturated_fractions_are_counted_per_unit_and_sample():
+    from nn.diagnose import History
+
+    X, Y = moons_batch(10)
+    model = scaled(nn.MLP(2, [5, 1], activation="sigmoid", seed=2), 12.0)
+    step = History().record(model, X, 0.0)
+    ref = [nn.reference.from_model(model, x, y) for x, y in zip(X, Y)]
+    slopes = [a * (1 - a) for r in ref for a in r.activations[0]]
+    assert step.saturated[0] == sum(s < 0.01 for s in slopes) / len(slopes) > 0
+    assert step.grad_norms == (0.0, 0.0)  # no backward yet: every .grad is 0
+
+
+def test_eager_and_compiled_training_record_the_same_history():
+    from nn.diagnose import train
+
+    X, Y = moons_batch()
+    eager = train(nn.MLP(2, [8, 1], seed=0), X, Y, steps=8, lr=0.2)
+    compiled = train(nn.MLP(2, [8, 1], seed=0), X, Y, steps=8, lr=0.2, compiled=True)
+    assert compiled.series("loss") == pytest.approx(eager.series("loss"), rel=1e-9)
+    for layer in (1, 2):
+        assert compiled.series("grad_norm", layer) == pytest.approx(eager.series("grad_norm", layer), rel=1e-9)
+        assert compiled.series("saturated", layer) == eager.series("saturated", layer)
+    # the first record is the untrained model, by the matrix rules
+    norms, _ = reference_norms(nn.MLP(2, [8, 1], seed=0), X, Y)
+    assert [eager.steps[0].grad_norms[k] for k in range(2)] == pytest.approx(norms, rel=1e-9)
+    assert eager.series("loss")[-1] < eager.series("loss")[0]
+
+
+def test_a_learning_rate_too_large_kills_relus_and_the_history_shows_it():
+    from nn.diagnose import train
+
+    X, Y = moons_batch()
+    model = nn.MLP(2, [8, 8, 1], activation="relu", seed=0)
+    history = train(model, X, Y, steps=15, lr=1.0)
+    dead = history.series("dead", 2)
+    assert dead[0] < 0.5 and dead[-1] == 1.0  # every unit of layer 2 closed on every sample
+    after = history.steps.index(next(s for s in history.steps if s.dead[1] == 1.0))
+    # from then on nothing reaches layers 1 and 2: the picture of "my loss stopped falling"
+    for layer in (1, 2):
+        assert all(g == 0.0 for g in history.series("grad_norm", layer)[after:])
+    assert all(g > 0.0 for g in history.series("grad_norm", 1)[:after - 1])
+
+
+def test_the_hand_made_svg_draws_every_series():
+    import xml.etree.ElementTree as ET
+
+    from nn.diagnose import train
+
+    X, Y = moons_batch(6)
+    history = train(nn.MLP(2, [4, 4, 1], seed=0), X, Y, steps=5, lr=0.1)
+    svg = history.svg(title="<my> run & \x1b[2J")
+    root = ET.fromstring(svg)
+    ns = "{http://www.w3.org/2000/svg}"
+    lines = root.findall(f"{ns}polyline")
+    assert len(lines) == 1 + 2 * 3  # the loss, then each layer's norm and fraction
+    assert all(len(line.get("points").split()) == 5 for line in lines)
+    assert [line.find(f"{ns}title").text for line in lines] == ["loss"] + [f"layer {k}" for k in (1, 2, 3)] * 2
+    title = root.find(f"{ns}text").text
+    assert title == "<my> run & \\x1b[2J"  # escaped for XML, control characters shown, not sent
+    # a falling loss is drawn falling: SVG y grows downwards
+    ys = [float(p.split(",")[1]) for p in lines[0].get("points").split()]
+    assert ys[-1] > ys[0]
+
+
+def test_plot_uses_matplotlib_or_writes_the_svg(tmp_path, monkeypatch):
+    import sys
+
+    from nn.diagnose import History, train
+
+    X, Y = moons_batch(6)
+    history = train(nn.MLP(2, [4, 1], seed=0), X, Y, steps=4, lr=0.1)
+    figure = history.plot(str(tmp_path / "h.png"))
+    assert len(figure.axes) == 3 and (tmp_path / "h.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
+    text = history.plot(str(tmp_path / "h.svg"))
+    assert text.startswith("<svg") and (tmp_path / "h.svg").read_text(encoding="utf-8") == text
+    with pytest.raises(ValueError, match="only SVG"):
+        history.plot(str(tmp_path / "h.png"))
+    with pytest.raises(ValueError, match="no steps"):
+        History().plot()
+
+
+def test_history_refuses_what_it_cannot_record():
+    from nn.diagnose import History, train
+
+    X, Y = moons_batch(4)
+    with pytest.raises(ValueError, match="steps must be"):
+        train(nn.MLP(2, [3, 1], seed=0), X, Y, steps=0)
+    history = train(nn.MLP(2, [3, 1], seed=0), X, Y, steps=1)
+    with pytest.raises(ValueError, match="records 2 layers"):
+        history.record(nn.MLP(2, [3, 3, 1], seed=0), X, 0.0)
+    with pytest.raises(TypeError, match="needs an nn.MLP"):
+        History().record("model", X, 0.0)
+    with pytest.raises(ValueError, match="unknown series"):
+        history.series("accuracy")
+    with pytest.raises(ValueError, match="needs a layer from 1 to 2"):
+        history.series("dead", 3)
+    with pytest.raises(ValueError, match="saturate"):
+        History(saturate=0)
