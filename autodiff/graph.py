@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 import threading
 import weakref
-from typing import Any, Iterator, Literal, Optional, Sequence, Union, overload
+from typing import Iterator, Literal, Optional, Sequence, Union, overload
 
 from . import fast, fmt, state
 from .value import HOOKED, Value, _real
@@ -103,9 +103,6 @@ def _keep(order: list[Value]) -> list[Value]:
     return order
 
 
-_release_order = backward_order  # the old name, until every caller reads backward_order
-
-
 def walk(root: Value) -> Iterator[tuple[Value, tuple[tuple[Value, float], ...]]]:
     """Each node in :func:`backward_order` with its edges, ``((parent, local), ...)`` in operand order.
 
@@ -148,9 +145,6 @@ class Contribution:
         self.amount = amount
         self.before = before
         self.after = after
-
-    def __getitem__(self, key: str) -> Any:  # TEMPORARY: until the front ends read attributes
-        return getattr(self, "parent_id" if key == "parent" else key)
 
     def _numbers(self) -> tuple[object, ...]:
         return (self.parent_id, self.k, self.local, self.amount, self.before, self.after)
@@ -196,9 +190,6 @@ class Step:
     def tangent(self) -> float:
         """A forward step's tangent (the same number as ``grad``)."""
         return self.grad
-
-    def __getitem__(self, key: str) -> Any:  # TEMPORARY: until the front ends read attributes
-        return getattr(self, "node_id" if key == "node" else key)
 
     def __eq__(self, other: object) -> bool:
         """Equal when every number, id and contribution is (the Values themselves are not compared)."""

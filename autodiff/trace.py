@@ -37,7 +37,7 @@ import sys
 from typing import Any, Iterator, Optional, Sequence
 
 from . import fmt
-from .graph import backward_order
+from .graph import walk
 from .value import Value
 
 __all__ = ["trace", "Trace", "Path"]
@@ -138,8 +138,8 @@ class Trace:
         if not isinstance(root, Value) or not isinstance(wrt, Value):
             raise TypeError("trace(root, wrt) takes two Values")
         self.root, self.wrt = root, wrt
-        order = backward_order(root)  # root first: every node after all of its consumers
-        here = next((i for i, v in enumerate(order) if v is wrt), None)
+        order = list(walk(root))  # root first, every node after all of its consumers, with its edges
+        here = next((i for i, (v, _) in enumerate(order) if v is wrt), None)
         if here is None:
             raise ValueError(f"{fmt.name(wrt)!r} is not in the graph of {fmt.name(root)!r}: its gradient is 0 by no path")
         # The nodes on some path are wrt's descendants: every node of the order is an ancestor of
@@ -155,10 +155,9 @@ class Trace:
         nodes: list[Value] = [wrt]
         consumers: list[list[Any]] = [[]]  # edges and numbers, alternating
         start, parent, local = [0], [], []  # type: list[int], list[int], list[float]
-        for v in reversed(order[:here]):
+        for v, edges in reversed(order[:here]):
             mine = -1
-            pairs = iter(v._edges)
-            for k, (p, slope) in enumerate(zip(pairs, pairs)):
+            for k, (p, slope) in enumerate(edges):
                 j = number.get(id(p))
                 if j is not None:
                     if mine < 0:
@@ -292,11 +291,11 @@ class Trace:
 
     def draw(self, **options: object):  # type: ignore[no-untyped-def]
         """The root's graph with this trace's paths highlighted and local derivatives on the edges."""
-        from .render import draw
+        from .render import Scene
 
         options.setdefault("show_local", True)
         highlight = list(self.nodes) + self.edges
-        return draw(self.root, highlight=highlight, **options)  # type: ignore[arg-type]
+        return Scene([self.root], highlight=highlight, **options).draw()  # type: ignore[arg-type]
 
     def svg(self, **options: object) -> str:
         """SVG of :meth:`draw`."""

@@ -28,7 +28,7 @@ def test_record_reproduces_backward_exactly_without_side_effects():
     final = rec.grads_after(len(rec))
     for i, v in enumerate(rec.values):
         assert final[i] == v.grad
-    assert [s["node"] for s in rec.steps] == [rec.values.index(s.node) for s in _steps(loss, model)]
+    assert [s.node_id for s in rec.steps] == [rec.values.index(s.node) for s in _steps(loss, model)]
 
 
 def _steps(loss, model):

@@ -257,12 +257,12 @@ def test_the_page_writes_numbers_as_fmt_number_does(browser, tmp_path, encoding)
     for k, step in enumerate(rec.steps, start=1):
         page.click("#next")
         rows = page.locator("#contributions tr.contribution")
-        for r, c in enumerate(step["contributions"]):
+        for r, c in enumerate(step.contributions):
             cells = rows.nth(r).locator("td").all_inner_texts()
-            assert cells[1:] == [fmt.number(c[key]) for key in ("local", "amount", "before", "after")]
-            checked.update(fmt.number(c[key]) for key in ("local", "amount", "before", "after"))
-        node = rec.nodes[step["node"]]
-        assert page.inner_text("#step-node") == f"grad {fmt.number(step['grad'])}, data {fmt.number(node['data'])}"
+            assert cells[1:] == [fmt.number(getattr(c, key)) for key in ("local", "amount", "before", "after")]
+            checked.update(fmt.number(getattr(c, key)) for key in ("local", "amount", "before", "after"))
+        node = rec.nodes[step.node_id]
+        assert page.inner_text("#step-node") == f"grad {fmt.number(step.grad)}, data {fmt.number(node['data'])}"
     assert {fmt.number(x) for x in numbers} <= checked
     assert {"nan", "inf", "-inf", "0.000976562", "123456", "1.23456e+06", "1e+06", "1e+21"} <= checked  # ties to even
     # the grads written into the drawing are drawing text: 4 digits, as fmt.short

@@ -60,23 +60,23 @@ def test_next_moves_the_highlight_and_numbers_as_the_record_says(browser, tmp_pa
         step = rec.steps[k - 1]
         assert page.inner_text("#counter") == f"step {k} of {len(rec)}"
         current = page.locator("g.node.current[id^=v]")
-        assert current.count() == 1 and current.get_attribute("id") == f"v{step['node']}"
+        assert current.count() == 1 and current.get_attribute("id") == f"v{step.node_id}"
         rows = page.locator("#contributions tr.contribution")
-        assert rows.count() == len(step["contributions"])
-        for r, c in enumerate(step["contributions"]):
+        assert rows.count() == len(step.contributions)
+        for r, c in enumerate(step.contributions):
             cells = rows.nth(r).locator("td").all_inner_texts()
-            assert cells[1:] == [fmt(c["local"]), fmt(c["amount"]), fmt(c["before"]), fmt(c["after"])]
-            assert page.locator(f"#e{step['node']}_{c['k']}.active").count() == 1
+            assert cells[1:] == [fmt(c.local), fmt(c.amount), fmt(c.before), fmt(c.after)]
+            assert page.locator(f"#e{step.node_id}_{c.k}.active").count() == 1
         # the grads written into the graph are the record's state after k steps
         grads = rec.grads_after(k)
-        for c in step["contributions"]:
-            texts = page.locator(f"#v{c['parent']} text").all_text_contents()
+        for c in step.contributions:
+            texts = page.locator(f"#v{c.parent_id} text").all_text_contents()
             if any(t.startswith("grad ") for t in texts):
-                assert f"grad {short(grads[c['parent']])}" in texts
+                assert f"grad {short(grads[c.parent_id])}" in texts
     page.keyboard.press("ArrowLeft")
     assert page.inner_text("#counter") == f"step 6 of {len(rec)}"
     page.click("#prev")
-    assert page.locator("g.node.current[id^=v]").get_attribute("id") == f"v{rec.steps[4]['node']}"
+    assert page.locator("g.node.current[id^=v]").get_attribute("id") == f"v{rec.steps[4].node_id}"
     page.keyboard.press("ArrowRight")
     assert page.inner_text("#counter") == f"step 6 of {len(rec)}"
     page.locator("#slider").fill(str(len(rec)))

@@ -100,7 +100,7 @@ _SCRIPT = """
     return sign + kept.slice(0, exp + 1) + '.' + kept.slice(exp + 1);
   }
   // What every front end calls node i (autodiff.fmt.name): the record's name, or the page's list.
-  function name(i) { return nodes[i].name != null ? nodes[i].name : view.names[i]; }
+  function name(i) { return nodes[i].name; }
   function grads(k) {
     var g = record.start.map(value);
     for (var s = 0; s < k; s++) steps[s].contributions.forEach(function (c) { g[c.parent] = value(c.after); });
@@ -175,14 +175,13 @@ def _script_json(text: str) -> str:
 
 
 def _view(record: StepRecord, draw_options: dict[str, object]) -> str:
-    """What the page needs beside the record, as JSON: each node's name (:func:`autodiff.fmt.name`),
-    whether its box in the drawing ends in a grad line, and the digits of numbers in the panel
+    """What the page needs beside the record (which names each node), as JSON: whether a node's box
+    in the drawing ends in a grad line, and the digits of numbers in the panel
     (:data:`~autodiff.fmt.DIGITS`) and in the drawing (:data:`~autodiff.fmt.SHORT_DIGITS`)."""
     # draw writes a box's lines as label, data, grad; constants are a bare number, and collapsed
     # drawings have no box per node.
     grads_drawn = bool(draw_options.get("show_grad", True)) and not draw_options.get("collapse")
     return json.dumps({
-        "names": [fmt.name(v) for v in record.values],
         "gradLine": [grads_drawn and not v.is_constant for v in record.values],
         "digits": fmt.DIGITS,
         "short": fmt.SHORT_DIGITS,
@@ -191,11 +190,12 @@ def _view(record: StepRecord, draw_options: dict[str, object]) -> str:
 
 def page_html(root: Value, title: Optional[str] = None, renderer: Optional[str] = None, **draw_options: object) -> str:
     """The step-through page for ``root.backward()`` as one HTML string (nothing changes ``.grad``)."""
-    from ..render import draw
+    from ..render import Scene
 
     record = record_steps(root)
     start = {v: record.start[i] for i, v in enumerate(record.values)}
-    svg = draw(root, grads=start, renderer=renderer, **draw_options).svg()  # type: ignore[arg-type]
+    scene = Scene([root], grads=start, renderer=renderer, **draw_options)  # type: ignore[arg-type]
+    svg = scene.draw().svg()
     svg = svg[svg.index("<svg"):]  # drop the XML prolog and doctype: the SVG is inline
     heading = html.escape(fmt.printable(title) if title else f"Backprop from {fmt.name(root)}, step by step")
     return f"""<!DOCTYPE html>

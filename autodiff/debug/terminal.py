@@ -114,21 +114,21 @@ class Debugger:
 
     def _show_step(self, k: int) -> None:
         step = self.record.steps[k]
-        node = self.record.nodes[step["node"]]
+        node = self.record.nodes[step.node_id]
         op = f" ({node['op']})" if node["op"] and node["label"] else ""
-        self._say(f"step {k}: {self._name(step['node'])}{op} grad {fmt.number(step['grad'])}")
-        for c in step["contributions"]:
+        self._say(f"step {k}: {self._name(step.node_id)}{op} grad {fmt.number(step.grad)}")
+        for c in step.contributions:
             self._say(
-                f"    -> {self._name(c['parent'])}: local {fmt.number(c['local'])} * grad {fmt.number(step['grad'])} = "
-                f"{fmt.number(c['amount'])}; grad {fmt.number(c['before'])} -> {fmt.number(c['after'])}"
+                f"    -> {self._name(c.parent_id)}: local {fmt.number(c.local)} * grad {fmt.number(step.grad)} = "
+                f"{fmt.number(c.amount)}; grad {fmt.number(c.before)} -> {fmt.number(c.after)}"
             )
 
     def _where_line(self) -> str:
         if self.done:
             return "backprop finished: every gradient is final"
         step = self.record.steps[self.position]
-        node = self.record.nodes[step["node"]]
-        return f"next: step {self.position}, node {self._name(step['node'])}" + (f" ({node['op']})" if node["op"] and node["label"] else "")
+        node = self.record.nodes[step.node_id]
+        return f"next: step {self.position}, node {self._name(step.node_id)}" + (f" ({node['op']})" if node["op"] and node["label"] else "")
 
     # -- commands ------------------------------------------------------------------------------
     @staticmethod
@@ -153,7 +153,7 @@ class Debugger:
             self.position += 1
 
     def _changes_watch(self, k: int) -> bool:
-        return any(c["parent"] == self.watch for c in self.record.steps[k]["contributions"])
+        return any(c.parent_id == self.watch for c in self.record.steps[k].contributions)
 
     def do_next(self, arg: str) -> None:
         if self.watch is None:
@@ -171,7 +171,7 @@ class Debugger:
     def do_continue(self, arg: str) -> None:
         first = True
         while not self.done:
-            node = self.record.steps[self.position]["node"]
+            node = self.record.steps[self.position].node_id
             if node in self.breakpoints and not first:
                 self._say(f"breakpoint: {self._where_line()}")
                 return
@@ -202,7 +202,7 @@ class Debugger:
     def do_where(self, arg: str) -> None:
         total = len(self.record.steps)
         self._say(f"{self._where_line()}; {self.position} of {total} steps done, {total - self.position} pending")
-        done = [self._name(s["node"]) for s in self.record.steps[: self.position]]
+        done = [self._name(s.node_id) for s in self.record.steps[: self.position]]
         if done:
             self._say("done: " + ", ".join(done[-8:]) + (f" (and {len(done) - 8} earlier)" if len(done) > 8 else ""))
 
@@ -217,17 +217,18 @@ class Debugger:
     def do_graph(self, arg: str) -> None:
         if not arg:
             raise ValueError("graph needs a FILE name, for example: graph state.svg")
-        from ..render import RendererNotAvailable, RenderError, draw
+        from ..render import RendererNotAvailable, RenderError, Scene
 
         values = self.record.values
         grads = self.grads()
         status = {}
-        current = None if self.done else self.record.steps[self.position]["node"]
-        finished = {s["node"] for s in self.record.steps[: self.position]}
+        current = None if self.done else self.record.steps[self.position].node_id
+        finished = {s.node_id for s in self.record.steps[: self.position]}
         for i, v in enumerate(values):
             status[v] = "current" if i == current else "done" if i in finished else "pending"
         try:
-            path = draw(self.root, grads={v: grads[i] for i, v in enumerate(values)}, status=status).save(arg)
+            scene = Scene([self.root], grads={v: grads[i] for i, v in enumerate(values)}, status=status)
+            path = scene.draw().save(arg)
         except (OSError, RenderError, RendererNotAvailable) as exc:
             # A file that cannot be written (no such folder, no permission, a full disk) or a
             # renderer that fails is one bad command, not the end of the session.
