@@ -649,7 +649,8 @@ def nan_origin(root: Value) -> NanOrigin:
     which records every node's line and raises nothing, or :func:`autodiff.detect_anomaly`), and its
     path to the root. Backward: the reference walk (:func:`autodiff.steps`) run from the root,
     and the first edge whose local derivative, or its product with the gradient, or the sum it
-    was added into, is not finite. No ``.grad`` is touched; anomaly mode is off while it looks.
+    was added into, is not finite (edges into constants, whose gradients no one reads, are passed
+    over). No ``.grad`` is touched; anomaly mode is off while it looks.
 
     >>> from autodiff import Value
     >>> x = Value(0.0, label="x")
@@ -697,13 +698,14 @@ def _backward_origin(root: Value, order: list[Value]) -> Optional[Origin]:
             if not _finite(s.grad):
                 return None  # arrived from an edge already reported, or the walk was given it (a hook)
             for c in s.contributions:
-                if _finite(c.amount) and _finite(c.after):
-                    continue
+                if (_finite(c.amount) and _finite(c.after)) or order[c.parent_id].is_constant:
+                    continue  # a constant's gradient is never read: not where a NaN matters
                 v, p = s.node, order[c.parent_id]
                 assert v is not None
                 if not _finite(c.local):
                     why = (f"its local derivative {fmt.derivative(fmt.name(v), fmt.name(p))} = "
-                           f"{local_formula(v, c.k)} = {fmt.number(c.local)}")
+                           f"{local_formula(v, c.k)} = {fmt.number(c.local)}, times {fmt.name(v)}'s gradient "
+                           f"{fmt.number(s.grad)}")
                     if not _finite(v.data) or any(not _finite(x.data) for x in v.parents):
                         why += " (read from a non-finite value: see the forward origin)"
                 elif not _finite(c.amount):

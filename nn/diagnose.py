@@ -234,11 +234,11 @@ def diagnose(model: MLP, X: Sequence[Sequence[float]], Y: Sequence[Target], loss
               for n, layer in enumerate(model.layers)]
     findings = _non_finite(samples)
     if not findings:
-        for n, (stats, layer) in enumerate(zip(layers, model.layers)):
-            findings += _gradient_finding(stats, layer, samples, vanish, explode, layers[n:])
+        for k, (stats, layer) in enumerate(zip(layers, model.layers)):
+            findings += _gradient_finding(stats, layer, samples, vanish, explode, layers[k:])
     for stats, layer in zip(layers, model.layers):
         findings += _unit_findings(stats, layer, samples, saturate)
-    return NetworkDiagnosis(model, layers, findings, n, sum(s.loss.data for s in samples) / n,
+    return NetworkDiagnosis(model, layers, findings, len(samples), sum(s.loss.data for s in samples) / len(samples),
                             vanish, explode, saturate)
 
 

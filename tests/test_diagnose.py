@@ -328,7 +328,7 @@ def test_a_gradient_made_infinite_by_a_local_derivative():
     assert o.node is r and o.local == math.inf and o.grad == 3.0 and o.value == math.inf
     assert o.edge == (order.index(x), order.index(r), 0)
     assert o.created_at == f"{__file__}:{line}"
-    assert "its local derivative dr/dx = dpower(x, 0.5) = inf" in o.message
+    assert "its local derivative dr/dx = dpower(x, 0.5) = inf, times r's gradient 3" in o.message
 
 
 def test_a_gradient_that_overflows_in_a_product():
@@ -375,6 +375,10 @@ def test_diagnose_reports_the_origins_first_and_marks_them():
     report = diagnose(loss)
     kinds = [f.kind for f in report.findings]
     assert kinds[:2] == ["non-finite", "non-finite gradient"]
+    # the first gradient that matters: e's is 2 - 2 = 0, and x's is 0 * d(exp x)/dx = 0 * inf = nan
+    backward = report.nan.backward
+    assert backward.node is e and backward.local == math.inf and backward.grad == 0.0
+    assert math.isnan(backward.value)
     order = autodiff.topological_order(loss)
     assert "non-finite" in report.marks()[order.index(e)]
 
@@ -454,6 +458,8 @@ def test_a_deep_tanh_network_with_large_weights_vanishes_through_its_saturated_u
         slopes = [1 - a * a for r in results for a in r.activations[k]]
         assert stats.saturated_fraction == sum(s < 0.01 for s in slopes) / len(slopes)
         assert stats.mean_slope == pytest.approx(sum(slopes) / len(slopes), rel=1e-9)
+    assert report.samples == 8
+    assert report.loss == pytest.approx(sum(r.loss for r in results) / 8, rel=1e-12)
     vanishing = {f.layer: f for f in report.of_kind("vanishing")}
     assert 1 in vanishing and report.layers[0].grad_norm < 1e-5
     first = vanishing[1]
