@@ -52,6 +52,7 @@ import autodiff
 from autodiff import Value, fmt
 from autodiff.expr import ExprError
 
+from .demo import matrix_text
 from .formula import (
     NUMPY,
     TEXTBOOK,
@@ -165,6 +166,7 @@ class FormulaReport:
     ok: bool
     header: str = ""
     notes: list[str] = field(default_factory=list)
+    gradient: str = ""  # the engine's gradient as a labelled matrix, in the report's layout
 
     @property
     def mistakes(self) -> list[str]:
@@ -175,24 +177,24 @@ class FormulaReport:
         lines = [self.header, self.reading]
         if self.quantities:
             lines.append("Quantities: " + "; ".join(self.quantities))
-        lines += ["", "1. Shapes, step by step:"]
+        lines.append("1. Shapes, step by step:")
         if self.misfits:
             for i, misfit in enumerate(self.misfits):
                 lines.append(f"   {'then ' if i else ''}{misfit}" + (f" [{misfit.mistake}]" if misfit.fix else ""))
         else:
             lines.append("   every step fits.")
-        lines += ["", "2. Shape: " + self._shape_text(), "", "3. Values, entry by entry:"]
+        lines += ["2. Shape: " + self._shapes_line(), "3. Values, entry by entry:"]
         lines += ["   " + line for line in self._values_text()]
         lines += [f"   note: {note}" for note in self.notes]
         if self.ok:
-            lines += ["", f"Right: the formula is dloss/d{self.wrt}, entry for entry."]
+            lines.append(f"Right: the formula is dloss/d{self.wrt}, entry for entry.")
             return "\n".join(lines)
-        lines += ["", "4. What went wrong:"]
+        lines.append("4. What went wrong:")
         lines += [f"   - {finding}" for finding in self.findings] or ["   - no classic mistake matches; compare with the right formula below."]
-        lines += ["", self.correct, "", self.worked, "", "Wrong: see 4. and the right formula above."]
+        lines += ["5. " + self.correct, "6. " + self.worked, "Wrong: see 4. and the right formula in 5."]
         return "\n".join(lines)
 
-    def _shape_text(self) -> str:
+    def _shapes_line(self) -> str:
         expected = "; ".join(f"{_shape_text(s, self.notation)} stored {c}" + (
             " (as this project stores it)" if c == IN_X_OUT else " (as torch.nn.Linear stores it)")
             for c, s in self.expected.items())
@@ -205,7 +207,9 @@ class FormulaReport:
 
     def _values_text(self) -> list[str]:
         if self.match == "incomparable" or not self.entries:
-            return [f"not comparable: the formula's shape is not the gradient's ({self.convention}) nor its transpose."]
+            out = [f"not comparable: the formula's shape is not the gradient's ({self.convention}) nor its transpose; "
+                   "the engine's gradient is"]
+            return out + ["  " + line for line in self.gradient.splitlines()]
         head = {"equal": "all equal to the engine's gradient",
                 "transpose": "equal to the TRANSPOSE of the engine's gradient, entry for entry",
                 "different": "they differ from the engine's gradient"}[self.match]
@@ -964,7 +968,7 @@ def _worked(net: _Net, target: _Target, index: tuple[int, ...]) -> str:
         source = "x" if li == 1 else f"h{li - 1}"
         lines = [f"One entry worked through: dloss/d{node.label}, the weight from {source}[{i}] to "
                  f"{'h' + str(li) if li < net.L else 'y'}[{j}].",
-                 f"  by the matrix rule: dloss/d{node.label} = {source}[{i}] · delta{li}[{j}] = "
+                 f"   by the matrix rule: dloss/d{node.label} = {source}[{i}] · delta{li}[{j}] = "
                  f"{n(float(net.h[li - 1][i, 0]))} · {n(float(net.delta[li][j, 0]))} = {n(float(net.dW[li][i, j]))}"]
         unit = j
     else:
@@ -975,19 +979,19 @@ def _worked(net: _Net, target: _Target, index: tuple[int, ...]) -> str:
         lines = [f"One entry worked through: dloss/d{node.label}."]
     if target.kind in ("weight", "bias", "z") and li < net.L:
         terms = " + ".join(f"W{li + 1}[{unit}][{k}] · delta{li + 1}[{k}]" for k in range(net.sizes[li + 1]))
-        lines.append(f"  where delta{li}[{unit}] = g{li}'[{unit}] · ({terms}): one term for each unit of layer {li + 1}, "
+        lines.append(f"   where delta{li}[{unit}] = g{li}'[{unit}] · ({terms}): one term for each unit of layer {li + 1}, "
                      "and one path through each")
     t = autodiff.trace(net.loss, node)
-    lines.append(f"  by the paths (autodiff.trace): {fmt.derivative('loss', node.label)} = sum over {t.count} "
+    lines.append(f"   by the paths (autodiff.trace): {fmt.derivative('loss', node.label)} = sum over {t.count} "
                  f"path{'s' if t.count != 1 else ''} of the product of local derivatives")
     for k, path in enumerate(t.paths):
         if k >= _MAX_PATHS:
-            lines.append(f"  ... {t.count - _MAX_PATHS} more paths")
+            lines.append(f"   ... {t.count - _MAX_PATHS} more paths")
             break
         factors = path.factors()
-        lines.append(f"  path {k + 1}: {' · '.join(name for name, _ in factors)} = "
+        lines.append(f"   path {k + 1}: {' · '.join(name for name, _ in factors)} = "
                      f"{' · '.join(n(v) for _, v in factors)} = {n(path.product)}")
-    lines.append(f"  sum of the paths = {n(t.total)}")
+    lines.append(f"   sum of the paths = {n(t.total)}")
     return "\n".join(lines)
 
 
@@ -1124,7 +1128,22 @@ def _conventions(convention: Optional[str]) -> list[str]:
 
 def _marks_text(parsed: Formula) -> str:
     marks = ", ".join("a juxtaposition" if m == "juxtaposition" else m for m in parsed.marks)
-    return f"from its {marks}"
+    return f"because of its {marks}"
+
+
+def _gradient_text(net: _Net, goal: _Target, convention: str) -> str:
+    """The engine's gradient as a labelled matrix (rows and columns named by their units)."""
+    li = goal.layer
+    grad = _engine_gradient(net, goal)
+    if goal.kind == "weight":
+        rows = [f"x[{i}]" if li == 1 else f"h{li - 1}[{i}]" for i in range(grad.shape[0])]
+        cols = [f"h{li}[{j}]" if li < net.L else f"y[{j}]" for j in range(grad.shape[1])]
+        if convention == OUT_X_IN:
+            grad, rows, cols = grad.T, cols, rows
+    else:
+        rows = [_vector_label(net, goal, j) for j in range(grad.shape[0])]
+        cols = [""]
+    return matrix_text(f"dloss/d{goal.name}", grad.tolist(), rows, cols)
 
 
 def _choose(attempts: list[_Attempt]) -> _Attempt:
@@ -1245,11 +1264,19 @@ def _structure(parsed: Formula, ev: _Evaluator, net: _Net, goal: _Target, space:
     path += ["g'" for m in range(li, L + 1) if net.activations[m] != "linear"] + ["err"]
     paths = math.prod(net.sizes[li:L + 1]) // net.sizes[li]
     if kinds == sorted(path) and paths > 1:
-        factors = [f"{_input(li)}[i]"] + [f"g{m}'[·]" for m in range(li, L + 1) if net.activations[m] != "linear"]
-        factors += [f"W{m}[·][·]" for m in range(li + 1, L + 1)] + ["err[k]"]
+        units = "jkmnpqrs"  # the unit a path passes through in layers li, li + 1, ...
+        factors = [f"{_input(li)}[i]"]
+        for m in range(li, L + 1):
+            u = units[m - li] if m - li < len(units) else f"u{m}"
+            if m > li:
+                factors.append(f"W{m}[{units[m - li - 1]}][{u}]")
+            if net.activations[m] != "linear":
+                factors.append(f"g{m}'[{u}]")
+        last = units[L - li] if L - li < len(units) else f"u{L}"
+        factors.append(f"err[{last}]")
         found.append(Finding("one path", f"entry by entry, the formula is the product along ONE path from W{li}[i][j] to the "
-                             f"loss ({' · '.join(factors)}, for one output k); the gradient is the sum of that product over "
-                             f"all {paths} paths, and the matrix product with W{li + 1} is what sums them"))
+                             f"loss, {' · '.join(factors)}; the gradient is the sum of that product over all {paths} "
+                             f"paths (over {', '.join(units[1:L - li + 1])}), and the matrix product with W{li + 1} is what sums them"))
     return found
 
 
@@ -1305,7 +1332,7 @@ def _report(parsed: Formula, model: MLP, net: _Net, goal: _Target, chosen: _Atte
     outer = (isinstance(top, ast.BinOp) and isinstance(top.op, (ast.Mult, ast.MatMult))) or (
         isinstance(top, ast.Call) and isinstance(top.func, ast.Name) and top.func.id == "outer")
     bias = goal.kind == "bias"
-    if mine is not None and not chosen.right and not ev.misfits:
+    if mine is not None and not chosen.right:  # (with the fixes of the misfits, if any)
         findings += _name_mistake(mine, correct, _variants(net, goal), outer, bias)
     notes = list(dict.fromkeys(ev.notes))
     ok = chosen.right
@@ -1330,11 +1357,11 @@ def _report(parsed: Formula, model: MLP, net: _Net, goal: _Target, chosen: _Atte
     wrt_shown = parsed.target or (goal.name if not seed_names or goal.kind != "weight" else f"W_{_LETTERS[goal.layer - 1]}{_LETTERS[goal.layer]}")
     result = f"dE/d{wrt_shown}"
     lines = [f"The right formula ({reading} notation, W stored {convention}), each factor's shape under it:",
-             _with_shapes(f"  {result} = ", right, reading)]
+             _with_shapes(f"   {result} = ", right, reading)]
     if goal.kind != "y":
-        lines += ["  step by step:"] + ["    " + line for line in writer.steps(goal, result)]
+        lines += ["   step by step:"] + ["     " + line for line in writer.steps(goal, result)]
     if any(f.mistake == "forgotten bias" for f in findings):
-        lines.append(f"  where z{layer} = W{layer}^T * {_input(layer)} + b{layer}: g' is taken at the pre-activation, bias included")
+        lines.append(f"   where z{layer} = W{layer}^T * {_input(layer)} + b{layer}: g' is taken at the pre-activation, bias included")
     correct_text = "\n".join(lines)
     worked = _worked(net, goal, first or tuple(0 for _ in np.shape(correct)))
     expected = {c: tuple(np.shape(_layout(correct, "weight" if goal.kind == "weight" else "vector", reading, c)))
@@ -1372,6 +1399,7 @@ def _report(parsed: Formula, model: MLP, net: _Net, goal: _Target, chosen: _Atte
         ok=ok,
         header=header,
         notes=notes,
+        gradient=_gradient_text(net, goal, convention),
     )
 
 
