@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import ast
 import re
+from itertools import chain
 from typing import Any, Callable, Optional, Sequence, Union
 
 try:
@@ -124,6 +125,8 @@ def _sigmoid(a: Any) -> Any:
 def _dpower(a: Any, k: Any) -> Any:
     # d(a**k)/da = k * a**(k-1); 0 where k is 0; inf where a is 0 and 0 < k < 1 (numpy's 0**-0.5).
     if isinstance(k, float):  # a ``**`` node's constant exponent: decided once, not per element
+        if k == 2.0:
+            return 2.0 * a  # a ** 1.0 is a, exactly
         return np.zeros_like(a) if k == 0 else k * np.power(a, k - 1.0)
     return np.where(np.equal(k, 0), 0.0, k * np.power(a, np.subtract(k, 1)))
 
@@ -921,7 +924,10 @@ class _Writer:
                     folded = _fold(condition)
                     if folded is not None:
                         lines.append(f"if _any({_vector(folded)}): raise _Refer")
-                lines.append(f"{out} = {_vector(rule.value_expr(refs, arg, out))}")
+                if a.op == "*" and "1.0" in refs[:2] and a.batched:
+                    lines.append(f"{out} = {refs[1] if refs[0] == '1.0' else refs[0]}")  # x * 1.0 is x, exactly
+                else:
+                    lines.append(f"{out} = {_vector(rule.value_expr(refs, arg, out))}")
                 if not a.batched:
                     # a shared value computed from constants alone keeps its (1, 1) shape
                     lines.append(f"{out} = _broadcast({out}, ({a.rows}, {a.cols}))")
@@ -1482,6 +1488,15 @@ class LiftedProgram(Program):
             if rows.dtype.kind not in "fiu":
                 raise TypeError(f"rows must hold real numbers, not {rows.dtype}")
             return np.ascontiguousarray(rows, dtype=float)
+        if not isinstance(rows, (list, tuple)):
+            rows = list(rows)
+        try:  # the common case, checked and converted in bulk: every row a list of n floats
+            if set(map(len, rows)) == {n}:
+                flat = list(chain.from_iterable(rows))
+                if set(map(type, flat)) == {float}:
+                    return np.array(flat).reshape(len(rows), n)
+        except TypeError:  # a row that is not a sequence: said below
+            pass
         rows = self._rows(rows)
         try:
             X = np.array(rows, dtype=float)
