@@ -10,9 +10,11 @@ and its formula, read from the rule table::
 :func:`autodiff.diagnose` reports, as :class:`Finding` objects in a :class:`autodiff.Diagnosis`:
 
 - ``vanishing`` / ``exploding``: a parameter whose ``|gradient|`` is below ``vanish`` / above
-  ``explode``, with the factor that causes it: the smallest factor lying on *every* path into it
-  (for vanishing), else the smallest (largest, for exploding) factor of the path that carries the
-  most; parameters with the same cause are reported together (``W1[*][2]`` is every ``W1[i][2]``);
+  ``explode``, with the factor that causes it (see :func:`blame`): for vanishing, the smallest
+  factor of the widest path, so that every path into the parameter crosses a factor at least that
+  small (an edge on *every* path preferred); for exploding, the largest factor of the path that
+  carries the most; parameters with the same cause are reported together (``W1[*][2]`` is every
+  ``W1[i][2]``);
 - ``saturated``: a tanh or sigmoid whose local derivative is below ``saturate`` in magnitude;
 - ``dead``: a relu whose input is ``<= 0`` (nothing flows back through it);
 - ``non-finite`` / ``non-finite gradient``: where the first NaN or infinity appears (see

@@ -155,6 +155,7 @@ class _Sample:
 
     loss: Value
     outputs: list[list[Value]] = field(default_factory=list)
+    grads: list[float] = field(default_factory=list)  # d loss / d parameter, in model.parameters() order
 
 
 def _loss_fn(loss: Union[str, LossFn]) -> LossFn:
@@ -227,7 +228,8 @@ def diagnose(model: MLP, X: Sequence[Sequence[float]], Y: Sequence[Target], loss
     params = model.parameters()
     mean = [0.0] * len(params)
     for s in samples:
-        for i, g in enumerate(autodiff.grad(s.loss, params)):
+        s.grads = autodiff.grad(s.loss, params)
+        for i, g in enumerate(s.grads):
             mean[i] += g / n
     grads = {id(p): g for p, g in zip(params, mean)}
     layers = [_layer_stats(layer, [s.outputs[n] for s in samples], grads, saturate)
@@ -235,7 +237,7 @@ def diagnose(model: MLP, X: Sequence[Sequence[float]], Y: Sequence[Target], loss
     findings = _non_finite(samples)
     if not findings:
         for k, (stats, layer) in enumerate(zip(layers, model.layers)):
-            findings += _gradient_finding(stats, layer, samples, vanish, explode, layers[k:])
+            findings += _gradient_finding(stats, layer, samples, params, vanish, explode, layers[k:])
     for stats, layer in zip(layers, model.layers):
         findings += _unit_findings(stats, layer, samples, saturate)
     return NetworkDiagnosis(model, layers, findings, len(samples), sum(s.loss.data for s in samples) / len(samples),
@@ -285,13 +287,13 @@ def _layer_of(v: Value) -> Optional[int]:
     return None
 
 
-def _gradient_finding(stats: LayerStats, layer: Any, samples: list[_Sample], vanish: float, explode: float,
-                      later: Sequence[LayerStats] = ()) -> list[LayerFinding]:
+def _gradient_finding(stats: LayerStats, layer: Any, samples: list[_Sample], params: list[Value], vanish: float,
+                      explode: float, later: Sequence[LayerStats] = ()) -> list[LayerFinding]:
     """A vanishing or exploding layer, explained on the sample and unit whose bias gradient is largest.
 
     A unit's bias gradient is its delta, ``dloss/dz``: every path into the unit's weights runs
     through it. So the unit and sample that carry the most show the factor that bounds them all.
-    ``later`` are the stats of this layer and those after it, whose saturated and dead units a
+    ``params`` is the order of each sample's ``grads``; ``later`` are the stats of this layer and those after it, whose saturated and dead units a
     vanishing gradient crosses.
     """
     if stats.grad_norm < vanish:
@@ -301,9 +303,10 @@ def _gradient_finding(stats: LayerStats, layer: Any, samples: list[_Sample], van
     else:
         return []
     biases = layer.biases
+    where = {id(p): i for i, p in enumerate(params)}
     # ties (every delta 0) go to a unit open on its sample: its own slope is then not the reason
     n, j = max(((n, j) for n in range(len(samples)) for j in range(len(biases))),
-               key=lambda nj: (abs(autodiff.grad(samples[nj[0]].loss, [biases[nj[1]]])[0]),
+               key=lambda nj: (abs(samples[nj[0]].grads[where[id(biases[nj[1]])]]),
                                abs(_slope(samples[nj[0]].outputs[stats.layer - 1][nj[1]])[1])))
     loss = samples[n].loss
     factor = blame(loss, biases[j], kind, pass_over=_loss_part(loss, samples[n].outputs[-1]))
