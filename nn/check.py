@@ -91,6 +91,7 @@ _LETTERS = "ijklmnpq"
 _GENERIC_G = ("_d_g", "_d_f", "_d_σ", "_d_sigma", "_d_φ", "_d_phi", "dg")  # the seed's layer indices: x_i, h_j, y_k, so W_ij is W1 and W_jk is W2
 _MAX_ENTRIES = 24  # entries listed one by one in the report
 _MAX_PATHS = 12  # paths listed in the worked entry
+_MAX_SIDE = 6  # rows and columns of a gradient shown as a matrix
 
 
 # -- what a report holds ----------------------------------------------------------------------
@@ -214,13 +215,15 @@ class FormulaReport:
                 "transpose": "equal to the TRANSPOSE of the engine's gradient, entry for entry",
                 "different": "they differ from the engine's gradient"}[self.match]
         out = [head + ":"]
-        width = max(len(e.name) for e in self.entries)
-        for e in self.entries[:_MAX_ENTRIES]:
+        shown = self.entries
+        if len(shown) > _MAX_ENTRIES:  # many: the different ones first, then as many equal ones as fit
+            different = [e for e in shown if not e.equal]
+            out[0] = f"{head}: {len(different)} of {len(shown)} entries differ; {_MAX_ENTRIES} of them:"
+            shown = (different + [e for e in shown if e.equal])[:_MAX_ENTRIES]
+        width = max(len(e.name) for e in shown)
+        for e in shown:
             yours = "-" if e.yours is None else fmt.number(e.yours)
             out.append(f"  {e.name:<{width}}  yours {yours:>12}  engine {fmt.number(e.engine):>12}  {'equal' if e.equal else 'DIFFERENT'}")
-        if len(self.entries) > _MAX_ENTRIES:
-            rest = self.entries[_MAX_ENTRIES:]
-            out.append(f"  ... {len(rest)} more entries ({sum(not e.equal for e in rest)} of them different)")
         return out
 
 
@@ -529,10 +532,11 @@ class _Evaluator:
     def step_text(self, left: _Term, right: _Term, node: ast.AST, symbol: Optional[str] = None) -> str:
         start = self.formula.span(left.node)[1]
         end = self.formula.span(right.node)[0]
-        between = self.formula.text[start:end].strip() if symbol is None else symbol
+        between = self.formula.text[start:end] if symbol is None else symbol
+        between = between.replace("(", "").replace(")", "").strip()  # the operator, without the operands' parentheses
         if isinstance(node, ast.Call):
             return f"{self.formula.part(node.func)}({self.text(left.node)} ({self.shape(left.value)}), {self.text(right.node)} ({self.shape(right.value)}))"
-        return f"{self.text(left.node)} ({self.shape(left.value)}) {between or '·'} {self.text(right.node)} ({self.shape(right.value)})"
+        return f"{self.atom(left.node)} ({self.shape(left.value)}) {between or '·'} {self.atom(right.node)} ({self.shape(right.value)})"
 
     def product(self, left: _Term, right: _Term, node: ast.AST) -> _Term:
         """The textbook product: a matrix product, or a scaling when one side is a number."""
@@ -615,6 +619,9 @@ class _Evaluator:
         if isinstance(node, ast.Call):
             func = self.formula.part(node.func)
             tries = [(f"{func}({lt}, {self.transposed(right.node)})", a, b.T), (f"{func}({self.transposed(left.node)}, {rt})", a.T, b)]
+        if numpy and symbol in ("*", "⊙") and np.ndim(a) == 1 and np.ndim(b) == 1:  # two vectors: meant as an outer product?
+            outer = f"np.outer({self.text(left.node)}, {self.text(right.node)})"
+            return self.repair(left, right, node, reason, [(outer, a, b)], np.outer, lambda p, q: True, "missing outer product")
         return self.repair(left, right, node, reason, tries, compute, fits)
 
     def repair(self, left: _Term, right: _Term, node: ast.AST, reason: str,
@@ -1143,7 +1150,11 @@ def _gradient_text(net: _Net, goal: _Target, convention: str) -> str:
     else:
         rows = [_vector_label(net, goal, j) for j in range(grad.shape[0])]
         cols = [""]
-    return matrix_text(f"dloss/d{goal.name}", grad.tolist(), rows, cols)
+    title = f"dloss/d{goal.name}"
+    if grad.shape[0] > _MAX_SIDE or grad.shape[1] > _MAX_SIDE:  # a corner of a large one
+        title += f" ({_shape_text(grad.shape)}), its top left corner"
+        grad, rows, cols = grad[:_MAX_SIDE, :_MAX_SIDE], rows[:_MAX_SIDE], cols[:_MAX_SIDE]
+    return matrix_text(title, grad.tolist(), rows, cols)
 
 
 def _choose(attempts: list[_Attempt]) -> _Attempt:

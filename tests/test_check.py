@@ -428,3 +428,25 @@ def test_the_command_takes_values_parsed_by_a_parent_parser(capsys):
     status, out, _ = run(["(1 - tanh(a*b)**2) * b", "--expr", "tanh(a*b)", "--wrt", "a", "--set", "a=1", "b=2"],
                          capsys, parents=[formula])
     assert status == 0 and "equal" in out
+
+
+def test_a_deeper_network_names_the_layer_whose_g_prime_is_missing():
+    model = nn.MLP(3, [4, 5, 2], seed=2)
+    x, t = [0.3, -0.6, 0.9], [0.5, -0.5]
+    assert check_formula(model, x, t, "x * ((W2 * ((W3 * err) ⊙ g2')) ⊙ g1')^T").ok
+    r = check_formula(model, x, t, "x * ((W2 * (W3 * err)) ⊙ g1')^T")
+    assert r.mistakes == ["missing g'"] and "g2' = tanh'(z2) is left out" in str(r)
+    r = check_formula(model, x, t, "x * ((W3 * err) ⊙ g1')^T")  # a layer skipped: W3 * err is 5x1, g1' is 4x1
+    assert r.misfits[0].step == "(W3 * err) (5x1) ⊙ g1' (4x1)" and r.misfits[0].fix is None and r.shape is None
+
+
+def test_a_large_gradient_is_shown_in_part():
+    model = nn.MLP(10, [40, 10], seed=0)
+    x, t = [0.1 * i for i in range(10)], [0.0] * 10
+    r = check_formula(model, x, t, "x * (W2 * err)^T")  # missing g': every column scaled wrong
+    text = str(r)
+    differ = sum(not e.equal for e in r.entries)
+    assert len(r.entries) == 400 and f"{differ} of 400 entries differ; 24 of them:" in text
+    assert sum("DIFFERENT" in line for line in text.splitlines()) == 24
+    r = check_formula(model, x, t, "W2 * err", wrt="W1", notation="textbook")  # 40x1: not comparable
+    assert "dloss/dW1 (10x40), its top left corner (6x6)" in str(r)
