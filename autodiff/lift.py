@@ -308,7 +308,6 @@ class _Operand:
         self.parts: list[tuple[Any, ...]] = []
         self.tile = False
         self.matrix = False  # a weight matrix: read as it is, never broadcast over samples
-        self.var = ""  # the variable holding it in the generated code
         self.name = ""  # its name in the printed equations
 
 

@@ -284,14 +284,22 @@ def test_rows_inside_the_domain_are_not_refused():
 
 def test_anomaly_mode_names_the_op_and_label():
     w = [Value(300.0, label="w[0]"), Value(400.0, label="w[1]")]
-    prog = autodiff.compile(lambda xs: (w[0] * xs[0] + w[1] * xs[1]).exp(), 2, lift=True)
+
+    def fn(xs):
+        z = w[0] * xs[0] + w[1] * xs[1]
+        z.label = "z"
+        growth = z.exp()
+        growth.label = "growth"
+        return growth
+
+    prog = autodiff.compile(fn, 2, lift=True)
     assert prog.lifted
     assert math.isinf(prog.batch([[2.0, 2.0]])[0])  # outside anomaly mode: inf, as eager
     with autodiff.detect_anomaly():
         with pytest.raises(FloatingPointError) as info:
             prog.batch([[0.0, 0.0], [2.0, 2.0]])
     message = str(info.value)
-    assert "'exp'" in message
+    assert "'exp'" in message and "'growth'" in message
 
 
 # -- the program as equations ----------------------------------------------------------------------
