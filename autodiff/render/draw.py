@@ -185,8 +185,9 @@ def draw(
     has ``id="v{i}"``, its op node ``id="o{i}"``, the edge from its parent number ``k``
     ``id="e{i}_{k}"`` and the edge from its op node ``id="r{i}"``.
     """
-    options: dict[str, Any] = dict(show_data=show_data, show_grad=show_grad, show_local=show_local, highlight=highlight, group=group,
-                   rankdir=rankdir, collapse=collapse, max_nodes=max_nodes, renderer=renderer)
+    options: dict[str, Any] = dict(show_data=show_data, show_grad=show_grad, show_local=show_local,
+                                   highlight=highlight, group=group, rankdir=rankdir, collapse=collapse,
+                                   max_nodes=max_nodes, renderer=renderer)
     # Transitional: the debugger and the page still pass a moment of backprop here; they will fill a Scene.
     unknown = sorted(set(moment) - {"grads", "status"})
     if unknown:

