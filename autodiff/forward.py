@@ -30,7 +30,7 @@ from .fast import through
 from .graph import Contribution, Step, topological_order
 from .value import Value, _real
 
-__all__ = ["jvp", "forward_steps", "jacobian", "Jacobian"]
+__all__ = ["jvp", "forward_steps", "forward_order", "jacobian", "Jacobian"]
 
 
 def _roots(roots: Union[Value, Sequence[Value]], what: str) -> list[Value]:
@@ -40,8 +40,9 @@ def _roots(roots: Union[Value, Sequence[Value]], what: str) -> list[Value]:
     return found
 
 
-def _order(roots: list[Value]) -> list[Value]:
-    """Every node the roots depend on, parents first (the union of their topological orders)."""
+def forward_order(roots: Sequence[Value]) -> list[Value]:
+    """Every node the roots depend on, parents first (the union of their topological orders): the
+    order forward mode visits nodes in, and the numbering of its steps' ``node_id``."""
     seen: set[int] = set()
     order = []
     for root in roots:
@@ -67,7 +68,7 @@ def forward_steps(roots: Union[Value, Sequence[Value]], inputs: Sequence[Value],
     for i, x in enumerate(inputs):
         if not isinstance(x, Value):
             raise TypeError(f"input #{i} must be a Value, not {type(x).__name__}")
-    order = _order(found)
+    order = forward_order(found)
     position = {id(v): i for i, v in enumerate(order)}
     tangent = [0.0] * len(order)
     for x, t in zip(inputs, tangents):

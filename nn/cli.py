@@ -125,11 +125,13 @@ def build_parser() -> argparse.ArgumentParser:
                        description="A debugger for one backward pass; commands come from the terminal or piped stdin "
                        "(type help at its prompt).")
     p.add_argument("name", nargs="?", metavar="NAME", help="a value to watch: 'next' runs to the next change of its grad")
+    p.add_argument("--forward", metavar="INPUT", help="step through forward mode from this input (tangent 1) instead")
     p.set_defaults(run=_debug)
 
     p = sub.add_parser("html", parents=[network, formula], help="write the offline step-through page",
                        description="Write one self-contained HTML page that steps through backprop (buttons, slider, arrow keys).")
     p.add_argument("--out", default="backprop.html", metavar="FILE", help="output file (default backprop.html)")
+    p.add_argument("--forward", metavar="INPUT", help="step through forward mode from this input (tangent 1) instead")
     p.set_defaults(run=_html)
     return parser
 
@@ -259,13 +261,15 @@ def _render(args: argparse.Namespace) -> int:
 def _debug(args: argparse.Namespace) -> int:
     root, model = _root(args, backward=False)
     watch = _find(root, args.name, "value", model) if args.name else None
-    autodiff.Debugger(root, watch=watch).run()
+    start = _find(root, args.forward, "input", model) if args.forward else None
+    autodiff.Debugger(root, watch=watch, forward=start).run()
     return 0
 
 
 def _html(args: argparse.Namespace) -> int:
-    root, _ = _root(args, backward=False)
-    page = autodiff.page_html(root, renderer=args.renderer)
+    root, model = _root(args, backward=False)
+    start = _find(root, args.forward, "input", model) if args.forward else None
+    page = autodiff.page_html(root, renderer=args.renderer, forward=start)
     with _writing(args.out):
         Path(args.out).write_text(page, encoding="utf-8")
     print(f"wrote {fmt.printable(args.out)}")

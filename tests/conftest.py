@@ -116,3 +116,21 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
             f"{REQUIRE_SYSTEM} is set, so no test may skip; {len(_skipped)} skipped: " + ", ".join(_skipped[:10]),
             red=True,
         )
+
+
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def browser(system_program):
+    """Headless Chromium (Debian's: pip cannot install a browser) driven by Playwright, with a fresh profile."""
+    import tempfile
+
+    from playwright.sync_api import sync_playwright
+
+    chromium = system_program("chromium")
+    with sync_playwright() as p, tempfile.TemporaryDirectory() as profile:
+        context = p.chromium.launch_persistent_context(profile, executable_path=chromium, args=FLAGS, headless=True)
+        yield context
+        context.close()

@@ -13,14 +13,12 @@ import re
 import select
 import subprocess
 import sys
-import tempfile
 import time
 import unicodedata
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from playwright.sync_api import sync_playwright
 
 import autodiff
 from autodiff import Value, fmt
@@ -179,17 +177,7 @@ def test_nameless_nodes_are_named_by_their_formula_in_the_debugger():
 
 
 # -- 3, 6 and 7. the page, in Chromium -------------------------------------------------------------
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--no-first-run"]
-
-
-@pytest.fixture(scope="module")
-def browser(system_program):
-    chromium = system_program("chromium")  # Debian's Chromium: pip cannot install a browser (see conftest)
-    with sync_playwright() as p, tempfile.TemporaryDirectory() as profile:
-        context = p.chromium.launch_persistent_context(profile, executable_path=chromium, args=FLAGS, headless=True)
-        yield context
-        context.close()
+# (the browser fixture is in conftest.py)
 
 
 def python_g(x: float, digits: int) -> str:

@@ -4,26 +4,10 @@ from __future__ import annotations
 
 import html
 import re
-import tempfile
-
-import pytest
-from playwright.sync_api import sync_playwright
 
 import autodiff
 import nn
 from autodiff import Value
-
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--no-first-run"]
-
-
-@pytest.fixture(scope="module")
-def browser(system_program):
-    chromium = system_program("chromium")  # Debian's Chromium: pip cannot install a browser (see conftest)
-    with sync_playwright() as p, tempfile.TemporaryDirectory() as profile:
-        context = p.chromium.launch_persistent_context(profile, executable_path=chromium, args=FLAGS, headless=True)
-        yield context
-        context.close()
 
 
 def fmt(x: float) -> str:

@@ -1,7 +1,7 @@
 """Stepping through backprop: the step record and its front ends (terminal, HTML page, notebook)."""
 
 from .page import Stepper, page_html, stepper
-from .record import StepRecord, record_steps
+from .record import StepRecord, record_forward, record_steps
 from .terminal import Debugger
 
-__all__ = ["StepRecord", "record_steps", "Debugger", "page_html", "Stepper", "stepper"]
+__all__ = ["StepRecord", "record_steps", "record_forward", "Debugger", "page_html", "Stepper", "stepper"]

@@ -26,7 +26,7 @@ from typing import Optional
 
 from .. import fmt
 from ..value import Value
-from .record import StepRecord, record_steps
+from .record import StepRecord, record_forward, record_steps
 
 __all__ = ["page_html", "Stepper", "stepper"]
 
@@ -101,9 +101,14 @@ _SCRIPT = """
   }
   // What every front end calls node i (autodiff.fmt.name): the record's name, or the page's list.
   function name(i) { return nodes[i].name; }
+  // Backward mode shows gradients; forward mode shows tangents (d node / d input), parents first.
+  var forward = record.mode === 'forward', word = forward ? 'tangent' : 'grad';
   function grads(k) {
     var g = record.start.map(value);
-    for (var s = 0; s < k; s++) steps[s].contributions.forEach(function (c) { g[c.parent] = value(c.after); });
+    for (var s = 0; s < k; s++) {
+      g[steps[s].node] = value(steps[s].grad);  // what a hook made of it; in forward mode, the tangent
+      if (!forward) steps[s].contributions.forEach(function (c) { g[c.parent] = value(c.after); });
+    }
     return g;
   }
   function cell(row, text) { var td = document.createElement('td'); td.textContent = text; row.appendChild(td); }
@@ -125,12 +130,14 @@ _SCRIPT = """
       // A box's lines are its label's, then data, then grad: the grad line is the last text.
       // (Finding it by its text would rewrite a label that starts with "grad ".)
       var texts = el.querySelectorAll('text');
-      if (view.gradLine[i] && texts.length) texts[texts.length - 1].textContent = 'grad ' + num(g[i], view.short);
+      if (view.gradLine[i] && texts.length) texts[texts.length - 1].textContent = word + ' ' + num(g[i], view.short);
     });
     var title = document.getElementById('step-title'), body = document.getElementById('contributions');
     body.textContent = '';
     if (!current) {
-      title.textContent = 'Before backprop: the root ' + name(n ? steps[0].node : 0) + ' gets grad 1; press next.';
+      title.textContent = forward
+        ? 'Before forward mode: ' + view.start + ' gets tangent 1; press next.'
+        : 'Before backprop: the root ' + name(n ? steps[0].node : 0) + ' gets grad 1; press next.';
       document.getElementById('step-node').textContent = '';
       return;
     }
@@ -140,7 +147,7 @@ _SCRIPT = """
     if (out) out.classList.add('active');
     var nd = nodes[current.node];
     title.textContent = 'Step ' + position + ': ' + name(current.node) + (nd.label && nd.op ? ' (' + nd.op + ')' : '');
-    document.getElementById('step-node').textContent = 'grad ' + num(current.grad) + ', data ' + num(nodes[current.node].data);
+    document.getElementById('step-node').textContent = word + ' ' + num(current.grad) + ', data ' + num(nodes[current.node].data);
     current.contributions.forEach(function (c) {
       var edge = document.getElementById('e' + current.node + '_' + c.k);
       if (edge) edge.classList.add('active');
@@ -163,6 +170,10 @@ _SCRIPT = """
     if (e.key === 'ArrowRight') { show(position + 1); e.preventDefault(); }
     if (e.key === 'ArrowLeft') { show(position - 1); e.preventDefault(); }
   });
+  if (forward) {
+    var heads = document.querySelectorAll('#panel thead th');
+    heads[0].textContent = 'from operand'; heads[2].textContent = 'local \u00d7 its tangent';
+  }
   slider.max = n;
   show(0);
 })();
@@ -174,7 +185,7 @@ def _script_json(text: str) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def _view(record: StepRecord, draw_options: dict[str, object]) -> str:
+def _view(record: StepRecord, draw_options: dict[str, object], start: str = "") -> str:
     """What the page needs beside the record (which names each node), as JSON: whether a node's box
     in the drawing ends in a grad line, and the digits of numbers in the panel
     (:data:`~autodiff.fmt.DIGITS`) and in the drawing (:data:`~autodiff.fmt.SHORT_DIGITS`)."""
@@ -185,19 +196,33 @@ def _view(record: StepRecord, draw_options: dict[str, object]) -> str:
         "gradLine": [grads_drawn and not v.is_constant for v in record.values],
         "digits": fmt.DIGITS,
         "short": fmt.SHORT_DIGITS,
+        "start": start,  # forward mode: the input whose tangent is 1
     }, separators=(",", ":"))
 
 
-def page_html(root: Value, title: Optional[str] = None, renderer: Optional[str] = None, **draw_options: object) -> str:
-    """The step-through page for ``root.backward()`` as one HTML string (nothing changes ``.grad``)."""
+def page_html(root: Value, title: Optional[str] = None, renderer: Optional[str] = None,
+              forward: Optional[Value] = None, **draw_options: object) -> str:
+    """The step-through page for ``root.backward()`` as one HTML string (nothing changes ``.grad``).
+
+    With ``forward`` (an input of ``root``'s graph) the page steps through forward mode instead:
+    tangent 1 on that input, each step a node's tangent, parents first.
+    """
     from ..render import Scene
 
-    record = record_steps(root)
+    if forward is None:
+        record = record_steps(root)
+        heading_text = f"Backprop from {fmt.name(root)}, step by step"
+    else:
+        if not isinstance(forward, Value):
+            raise TypeError(f"forward must be an input Value of the graph, not {type(forward).__name__}")
+        record = record_forward(root, [forward], [1.0])
+        heading_text = f"Forward mode from {fmt.name(forward)} to {fmt.name(root)}, step by step"
     start = {v: record.start[i] for i, v in enumerate(record.values)}
     scene = Scene([root], grads=start, renderer=renderer, **draw_options)  # type: ignore[arg-type]
     svg = scene.draw().svg()
     svg = svg[svg.index("<svg"):]  # drop the XML prolog and doctype: the SVG is inline
-    heading = html.escape(fmt.printable(title) if title else f"Backprop from {fmt.name(root)}, step by step")
+    heading = html.escape(fmt.printable(title) if title else heading_text)
+    view = _view(record, draw_options, fmt.name(forward) if forward is not None else "")
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -224,7 +249,7 @@ def page_html(root: Value, title: Optional[str] = None, renderer: Optional[str] 
 </div>
 </main>
 <script type="application/json" id="steps">{_script_json(record.to_json(separators=(",", ":")))}</script>
-<script type="application/json" id="view">{_script_json(_view(record, draw_options))}</script>
+<script type="application/json" id="view">{_script_json(view)}</script>
 <script>{_SCRIPT}</script>
 </body>
 </html>

@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Optional
+from typing import Any, Optional, Sequence, Union
 
 from .. import fmt
+from ..forward import forward_order, forward_steps
 from ..graph import Contribution, Step, backward_order, steps
 from ..value import Value
 
-__all__ = ["StepRecord", "record_steps", "FORMAT"]
+__all__ = ["StepRecord", "record_steps", "record_forward", "FORMAT"]
 
 #: The ``format`` field of a record's JSON.
 FORMAT = "autodiff-steps/2"
@@ -52,11 +53,16 @@ class StepRecord:
     """
 
     def __init__(self, nodes: list[dict[str, Any]], steps: list[Step], start: list[float],
-                 values: Optional[list[Value]] = None) -> None:
+                 values: Optional[list[Value]] = None, mode: str = "backward") -> None:
+        if mode not in ("backward", "forward"):
+            raise ValueError(f"mode must be 'backward' or 'forward', not {mode!r}")
         self.nodes = nodes
         self.steps = steps
         self.start = start
         self.values = values or []
+        #: ``"backward"`` (gradients, root first) or ``"forward"`` (tangents, inputs first; see
+        #: :func:`record_forward`): what the steps compute.
+        self.mode = mode
 
     def grads_after(self, k: int) -> list[float]:
         """Every node's gradient once the first ``k`` steps are applied (``k`` from 0 to ``len(steps)``)."""
@@ -66,9 +72,10 @@ class StepRecord:
             raise IndexError(f"k must be between 0 and {len(self.steps)}, not {k}")
         grads = list(self.start)
         for step in self.steps[:k]:
-            grads[step.node_id] = step.grad  # what a hook made of it, if one replaced it
-            for c in step.contributions:
-                grads[c.parent_id] = c.after
+            grads[step.node_id] = step.grad  # what a hook made of it; in forward mode, its tangent
+            if step.kind == "backward":
+                for c in step.contributions:
+                    grads[c.parent_id] = c.after
         return grads
 
     def find(self, label: str) -> list[int]:
@@ -79,9 +86,10 @@ class StepRecord:
         """The record as plain data (what :meth:`to_json` writes)."""
         return {
             "format": FORMAT,
+            "mode": self.mode,
             "nodes": self.nodes,
             "steps": [
-                {"index": s.index, "node": s.node_id, "grad": s.grad, "hook": s.hook,
+                {"index": s.index, "node": s.node_id, "grad": s.grad, "hook": s.hook, "kind": s.kind,
                  "contributions": [{"parent": c.parent_id, "k": c.k, "local": c.local, "amount": c.amount,
                                     "before": c.before, "after": c.after} for c in s.contributions]}
                 for s in self.steps
@@ -116,8 +124,11 @@ class StepRecord:
                     for c in (_fields(c, _CONTRIBUTION_KEYS, "contribution") for c in _items(s, "contributions"))
                 ]
                 hook = s.get("hook")
+                kind = s.get("kind", "backward")
+                if kind not in ("backward", "forward"):
+                    raise ValueError(f"a step's kind must be 'backward' or 'forward', not {kind!r}")
                 records.append(Step(int(s["index"]), None, int(s["node"]), _number(s["grad"], "grad"), contributions,
-                                    None if hook is None else _number(hook, "hook")))
+                                    None if hook is None else _number(hook, "hook"), kind))
         except (TypeError, ValueError) as exc:
             raise ValueError(f"not an autodiff step record: {exc}") from None
         for n in nodes:
@@ -129,13 +140,13 @@ class StepRecord:
         for s in records:
             if s.node_id not in ids or any(c.parent_id not in ids for c in s.contributions):
                 raise ValueError(f"not an autodiff step record: step {s.index} names a node that is not in it")
-        return cls(nodes, records, start)
+        return cls(nodes, records, start, mode=str(data.get("mode", "backward")))
 
     def __len__(self) -> int:
         return len(self.steps)
 
     def __repr__(self) -> str:
-        return f"<StepRecord: {len(self.nodes)} nodes, {len(self.steps)} steps>"
+        return f"<StepRecord: {len(self.nodes)} nodes, {len(self.steps)} {self.mode} steps>"
 
 
 _SPECIAL = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
@@ -180,22 +191,50 @@ def record_steps(root: Value) -> StepRecord:
     if not isinstance(root, Value):
         raise TypeError(f"record_steps needs a Value, not {type(root).__name__}")
     topo = backward_order(root)[::-1]
+    # As backward(): leaves keep what they hold (they accumulate), intermediates start afresh.
+    start = [v.grad if v.is_leaf else 0.0 for v in topo]
+    start[-1] = root.grad + 1.0 if root.is_leaf else 1.0
+    return StepRecord(_describe(topo, [root]), list(steps(root)), start, topo)
+
+
+def record_forward(roots: Union[Value, Sequence[Value]], inputs: Sequence[Value], tangents: Sequence[float]) -> StepRecord:
+    """Forward mode from ``inputs`` along ``tangents`` as a :class:`StepRecord` (``mode == "forward"``):
+    one step per node that is not an input, parents first, each giving the node's tangent.
+
+    >>> from autodiff import Value
+    >>> x = Value(2.0, label="x")
+    >>> y = x * x
+    >>> y.label = "y"
+    >>> rec = record_forward(y, [x], [1.0])
+    >>> rec.mode, [(rec.nodes[s.node_id]["name"], s.tangent) for s in rec.steps]
+    ('forward', [('y', 4.0)])
+    """
+    found = [roots] if isinstance(roots, Value) else list(roots)
+    topo = forward_order(found)
+    position = {id(v): i for i, v in enumerate(topo)}
+    start = [0.0] * len(topo)
+    for x, t in zip(inputs, tangents):
+        if isinstance(x, Value) and id(x) in position:
+            start[position[id(x)]] += float(t)
+    record = list(forward_steps(found, inputs, tangents))
+    return StepRecord(_describe(topo, found), record, start, topo, mode="forward")
+
+
+def _describe(topo: list[Value], roots: list[Value]) -> list[dict[str, Any]]:
+    """Each node as plain data, numbered by its position in ``topo``."""
     ids = {id(v): i for i, v in enumerate(topo)}
-    nodes = [
+    tops = {id(r) for r in roots}
+    return [
         {
             "id": i,
             "label": v.label,
             "name": fmt.name(v),
             "op": v.op,
             "data": v.data,
-            "kind": "root" if v is root else "constant" if v.is_constant else "leaf" if v.is_leaf else "op",
+            "kind": "root" if id(v) in tops else "constant" if v.is_constant else "leaf" if v.is_leaf else "op",
             "parents": [ids[id(p)] for p in v.parents],
             "locals": list(v.locals),
             "scope": list(v.scope or ()),
         }
         for i, v in enumerate(topo)
     ]
-    # As backward(): leaves keep what they hold (they accumulate), intermediates start afresh.
-    start = [v.grad if v.is_leaf else 0.0 for v in topo]
-    start[-1] = root.grad + 1.0 if root.is_leaf else 1.0
-    return StepRecord(nodes, list(steps(root)), start, topo)

@@ -45,7 +45,7 @@ from typing import IO, Optional
 
 from .. import fmt
 from ..value import Value
-from .record import StepRecord, record_steps
+from .record import StepRecord, record_forward, record_steps
 
 __all__ = ["Debugger"]
 
@@ -57,6 +57,8 @@ class Debugger:
 
     ``watch`` is a label (or a Value) whose gradient ``next`` follows. Nothing here changes any
     ``.grad``: the debugger reads the :class:`~autodiff.debug.record.StepRecord` of the pass.
+    With ``forward`` (an input, or its label) it steps through forward mode instead: tangent 1 on
+    that input, and each step a node's tangent, d node / d input, parents first.
     """
 
     prompt = "(adb) "
@@ -67,9 +69,15 @@ class Debugger:
         watch: Optional[object] = None,
         stdin: Optional[IO[str]] = None,
         stdout: Optional[IO[str]] = None,
+        forward: Optional[object] = None,
     ) -> None:
         self.root = root
-        self.record: StepRecord = record_steps(root)
+        if forward is None:
+            self.record: StepRecord = record_steps(root)
+        else:  # forward mode from that input: each step gives a node's tangent d node / d input
+            start = self._find_value(root, forward)
+            self.record = record_forward(root, [start], [1.0])
+            self.start_name = fmt.name(start)
         self.stdin = stdin if stdin is not None else sys.stdin
         self.stdout = stdout if stdout is not None else sys.stdout
         self.position = 0  # steps applied so far; the current step is steps[position]
@@ -82,6 +90,30 @@ class Debugger:
             self.watch = found[0]
         elif watch is not None:
             self.watch = self._resolve(str(watch))
+
+    @staticmethod
+    def _find_value(root: Value, wanted: object) -> Value:
+        """The node of ``root``'s graph that ``wanted`` is (a Value) or names (a label or formula name)."""
+        from ..graph import topological_order
+
+        nodes = topological_order(root)
+        for v in nodes:
+            if v is wanted or (isinstance(wanted, str) and (v.label == wanted or fmt.name(v) == wanted)):
+                return v
+        raise ValueError(f"no node {fmt.printable(str(wanted))!r} in the graph to start forward mode from")
+
+    @property
+    def forward(self) -> bool:
+        """True when stepping through forward mode (tangents from an input) rather than backprop."""
+        return self.record.mode == "forward"
+
+    @property
+    def _number_word(self) -> str:
+        return "tangent" if self.forward else "grad"
+
+    @property
+    def _finished(self) -> str:
+        return "forward mode finished" if self.forward else "backprop finished"
 
     # -- state ---------------------------------------------------------------------------------
     def _name(self, i: int) -> str:
@@ -116,16 +148,25 @@ class Debugger:
         step = self.record.steps[k]
         node = self.record.nodes[step.node_id]
         op = f" ({node['op']})" if node["op"] and node["label"] else ""
-        self._say(f"step {k}: {self._name(step.node_id)}{op} grad {fmt.number(step.grad)}")
+        word = self._number_word
+        self._say(f"step {k}: {self._name(step.node_id)}{op} {word} {fmt.number(step.grad)}")
+        tangents = self.record.grads_after(k) if self.forward else []
         for c in step.contributions:
-            self._say(
-                f"    -> {self._name(c.parent_id)}: local {fmt.number(c.local)} * grad {fmt.number(step.grad)} = "
-                f"{fmt.number(c.amount)}; grad {fmt.number(c.before)} -> {fmt.number(c.after)}"
-            )
+            if self.forward:  # an operand's tangent flows in through the edge
+                self._say(
+                    f"    <- {self._name(c.parent_id)}: local {fmt.number(c.local)} * tangent "
+                    f"{fmt.number(tangents[c.parent_id])} = {fmt.number(c.amount)}; "
+                    f"tangent {fmt.number(c.before)} -> {fmt.number(c.after)}"
+                )
+            else:
+                self._say(
+                    f"    -> {self._name(c.parent_id)}: local {fmt.number(c.local)} * grad {fmt.number(step.grad)} = "
+                    f"{fmt.number(c.amount)}; grad {fmt.number(c.before)} -> {fmt.number(c.after)}"
+                )
 
     def _where_line(self) -> str:
         if self.done:
-            return "backprop finished: every gradient is final"
+            return f"{self._finished}: every {self._number_word} is final"
         step = self.record.steps[self.position]
         node = self.record.nodes[step.node_id]
         return f"next: step {self.position}, node {self._name(step.node_id)}" + (f" ({node['op']})" if node["op"] and node["label"] else "")
@@ -147,13 +188,16 @@ class Debugger:
     def do_step(self, arg: str) -> None:
         for _ in range(self._count("step", arg)):
             if self.done:
-                self._say("backprop finished: every gradient is final")
+                self._say(f"{self._finished}: every {self._number_word} is final")
                 return
             self._show_step(self.position)
             self.position += 1
 
     def _changes_watch(self, k: int) -> bool:
-        return any(c.parent_id == self.watch for c in self.record.steps[k].contributions)
+        step = self.record.steps[k]
+        if self.forward:
+            return step.node_id == self.watch
+        return any(c.parent_id == self.watch for c in step.contributions)
 
     def do_next(self, arg: str) -> None:
         if self.watch is None:
@@ -166,7 +210,7 @@ class Debugger:
             if hit:
                 self._show_step(k)
                 return
-        self._say(f"backprop finished; {self._name(self.watch)}.grad = {fmt.number(self.grads()[self.watch])}")
+        self._say(f"{self._finished}; {self._name(self.watch)}.{self._number_word} = {fmt.number(self.grads()[self.watch])}")
 
     def do_continue(self, arg: str) -> None:
         first = True
@@ -177,7 +221,7 @@ class Debugger:
                 return
             first = False
             self.position += 1
-        self._say("backprop finished: every gradient is final")
+        self._say(f"{self._finished}: every {self._number_word} is final")
 
     def do_break(self, arg: str) -> None:
         if not arg:
@@ -193,7 +237,8 @@ class Debugger:
             raise ValueError("print needs a LABEL")
         i = self._resolve(arg)
         node = self.record.nodes[i]
-        text = f"{self._name(i)} = {node['kind']}, data {fmt.number(node['data'])}, grad {fmt.number(self.grads()[i])}"
+        text = (f"{self._name(i)} = {node['kind']}, data {fmt.number(node['data'])}, "
+                f"{self._number_word} {fmt.number(self.grads()[i])}")
         if node["parents"]:
             locals_ = ", ".join(f"d/d{self._wrt_name(p)} = {fmt.number(loc)}" for p, loc in zip(node["parents"], node["locals"]))
             text += f"; op {node['op']}, local derivatives: {locals_}"
@@ -308,7 +353,10 @@ class Debugger:
     def run(self) -> None:
         """Read and run commands until ``quit`` or the end of input."""
         watching = f"; watching {self._name(self.watch)}" if self.watch is not None else ""
-        self._say(f"backprop from {self._name(len(self.record.nodes) - 1)}: {len(self.record.steps)} steps{watching}")
+        if self.forward:
+            self._say(f"forward mode from {self.start_name} (tangent 1): {len(self.record.steps)} steps{watching}")
+        else:
+            self._say(f"backprop from {self._name(len(self.record.nodes) - 1)}: {len(self.record.steps)} steps{watching}")
         self._say(self._where_line())
         terminal = self._at_terminal()
         while True:
