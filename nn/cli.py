@@ -25,6 +25,7 @@ from autodiff import fmt
 from autodiff.expr import FUNCTIONS, ExprError, build_expression
 
 from . import demo
+from .diagnose import add_mistakes_command, demo_diagnosis_text
 from .layers import MLP
 
 __all__ = ["main", "build_parser"]
@@ -104,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "their gradients, check them against the matrix rules, trace one entry, and write drawings.")
     p.add_argument("--out", default="autodiff-demo", metavar="DIR", help="where to write files (default ./autodiff-demo)")
     p.add_argument("--torch", action="store_true", help="also compare with PyTorch's autograd (needs the torch extra)")
+    p.add_argument("--diagnose", action="store_true", help="also diagnose the graph and each layer (vanishing, "
+                   "exploding, saturated and dead units)")
     p.set_defaults(run=_demo)
 
     p = sub.add_parser("trace", parents=[network, formula], help="how one gradient is made: every path, every factor",
@@ -133,6 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="backprop.html", metavar="FILE", help="output file (default backprop.html)")
     p.add_argument("--forward", metavar="INPUT", help="step through forward mode from this input (tangent 1) instead")
     p.set_defaults(run=_html)
+
+    add_mistakes_command(sub, parents=[network, formula])
     return parser
 
 
@@ -210,6 +215,9 @@ def _demo(args: argparse.Namespace) -> int:
 
         print()
         print(demo_comparison(net))
+    if args.diagnose:
+        print()
+        print(demo_diagnosis_text(net))
     with _writing(args.out):
         written = demo.write_files(net, Path(args.out), renderer=args.renderer)
     print()
