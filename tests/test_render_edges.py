@@ -368,8 +368,9 @@ def test_a_scene_shows_a_moment_of_backprop():
     order = autodiff.topological_order(b)
     assert lines[f"v{order.index(a)}"] == ["a", "data 3", "grad 6"]  # d(a*a)/da = 2a = 6
     assert lines[f"v{order.index(b)}"] == ["b", "data 9", "grad 1"]
-    # the transitional keywords still draw the same (the debugger and the page pass them until they fill a Scene)
-    assert draw(b, grads={a: 6.0}, status={a: "done"}).source == Scene([b], grads={a: 6.0}, status={a: "done"}).draw().source
+    # a moment of backprop is the Scene's business, not a user's option of draw()
+    with pytest.raises(TypeError, match="grads"):
+        draw(b, grads={a: 6.0})  # type: ignore[call-arg]
 
 
 @pytest.mark.parametrize(

@@ -166,7 +166,6 @@ def draw(
     collapse: Union[bool, str] = False,
     max_nodes: int = 2000,
     renderer: Optional[str] = None,
-    **moment: Any,
 ) -> Graph:
     """Draw everything ``root`` (a Value or a non-empty list of them) depends on.
 
@@ -179,7 +178,8 @@ def draw(
     hint instead of drawn unreadably. ``renderer`` picks the Graphviz engine.
 
     ``draw(scene)`` draws a :class:`Scene` (the same as ``scene.draw()``); its options are the
-    Scene's own. A compiled Program draws itself: ``program.draw()``.
+    Scene's own. A moment of backprop (gradients and states to show) is drawn from a Scene too. A
+    compiled Program draws itself: ``program.draw()``.
 
     In the SVG, value node ``i`` (in :func:`~autodiff.topological_order`, roots after one another)
     has ``id="v{i}"``, its op node ``id="o{i}"``, the edge from its parent number ``k``
@@ -188,18 +188,14 @@ def draw(
     options: dict[str, Any] = dict(show_data=show_data, show_grad=show_grad, show_local=show_local,
                                    highlight=highlight, group=group, rankdir=rankdir, collapse=collapse,
                                    max_nodes=max_nodes, renderer=renderer)
-    # Transitional: the debugger and the page still pass a moment of backprop here; they will fill a Scene.
-    unknown = sorted(set(moment) - {"grads", "status"})
-    if unknown:
-        raise TypeError(f"draw() got an unexpected keyword argument {unknown[0]!r}")
     if isinstance(root, Scene):
         defaults = {f.name: f.default for f in dataclasses.fields(Scene) if f.name in options}
-        given = [k for k, v in options.items() if (tuple(v) if k == "highlight" else v) != defaults[k]] + list(moment)
+        given = [k for k, v in options.items() if (tuple(v) if k == "highlight" else v) != defaults[k]]
         if given:
             raise TypeError(f"draw(scene) takes no options ({', '.join(given)} given): a Scene carries its own; "
                             f"change it with dataclasses.replace(scene, {given[0]}=...)")
         return root.draw()
-    return Scene(_as_roots(root), **options, **moment).draw()
+    return Scene(_as_roots(root), **options).draw()
 
 
 def _as_roots(root: object) -> tuple[Value, ...]:
