@@ -45,18 +45,15 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import re
-import sys
 from dataclasses import dataclass, field
-from types import FrameType
 from typing import Any, Iterator, Optional, Sequence
 
 from . import fmt, state
 from .graph import steps, topological_order
 from .ops import RULES
 from .trace import trace
-from .value import _GENERATED, Value
+from .value import Value
 
 __all__ = ["VANISH", "EXPLODE", "SATURATE", "KINDS", "Factor", "Finding", "Diagnosis", "diagnose",
            "Origin", "NanOrigin", "nan_origin", "record_origins", "local_formula", "compact_names", "check_thresholds", "blame"]
@@ -731,27 +728,15 @@ def _backward_origin(root: Value, order: list[Value]) -> Optional[Origin]:
 
 
 # -- recording where nodes are made ----------------------------------------------------------------------
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
-_INIT = Value.__init__.__code__
-
-
-def _user_line(frame: Optional[FrameType]) -> str:
-    """``file:line`` of the innermost frame from ``frame`` out that is not this package's code."""
-    while frame is not None and (frame.f_code.co_filename.startswith(_GENERATED)
-                                 or os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == _PACKAGE_DIR):
-        frame = frame.f_back
-    return "<unknown>" if frame is None else f"{frame.f_code.co_filename}:{frame.f_lineno}"
-
-
 @contextlib.contextmanager
 def record_origins() -> Iterator[None]:
     """Inside this block, every node made records the ``file:line`` of the user code that made it
     (``node.origin``, as :func:`autodiff.detect_anomaly` records it), and nothing raises.
 
     Anomaly mode raises at the first NaN, so a graph holding one cannot be built under it; built
-    here, it can, and :func:`nan_origin` then names the line that made the first one. It watches
-    calls through ``sys.setprofile`` (this thread only; a profiler already set keeps running),
-    which slows the block down: use it to debug, not to train.
+    here, it can, and :func:`nan_origin` then names the line that made the first one. Like anomaly
+    mode it belongs to the thread (and context) that opens it, and it costs a look at the call
+    stack per node: use it to debug, not to train.
 
     >>> from autodiff import Value
     >>> with record_origins():
@@ -765,25 +750,8 @@ def record_origins() -> Iterator[None]:
     >>> big.data, big.origin.endswith(":2")
     (inf, True)
     """
-    previous = sys.getprofile()
-
-    def profile(frame: FrameType, event: Any, arg: Any) -> None:
-        if previous is not None:
-            previous(frame, event, arg)
-        if event != "return":
-            return
-        code = frame.f_code
-        if code is _INIT:
-            made = frame.f_locals.get("self")
-        elif code.co_filename.startswith(_GENERATED) and isinstance(arg, Value):
-            made = arg
-        else:
-            return
-        if isinstance(made, Value) and not hasattr(made, "_origin"):
-            made._origin = _user_line(frame.f_back)
-
-    sys.setprofile(profile)
+    token = state.enter(origins=True)
     try:
         yield
     finally:
-        sys.setprofile(previous)
+        state.leave(token)

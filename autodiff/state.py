@@ -11,7 +11,7 @@ many switch blocks are open right now in the whole process (kept current here, s
 :func:`mirror`). Only when it is not 0 do they read this context's switches.
 
 >>> current()
-Switches(scope=None, anomaly=False)
+Switches(scope=None, anomaly=False, origins=False)
 >>> token = enter(scope=("layer 1",))
 >>> current().scope
 ('layer 1',)
@@ -30,11 +30,13 @@ __all__ = ["Switches", "current", "enter", "leave", "mirror"]
 
 
 class Switches(NamedTuple):
-    """One context's switches: ``scope`` (the enclosing name scopes, outermost first, or None) and
-    ``anomaly`` (True inside :func:`autodiff.detect_anomaly`)."""
+    """One context's switches: ``scope`` (the enclosing name scopes, outermost first, or None),
+    ``anomaly`` (True inside :func:`autodiff.detect_anomaly`) and ``origins`` (True inside
+    :func:`autodiff.record_origins`: nodes record where they were made, and nothing raises)."""
 
     scope: Optional[tuple[str, ...]] = None
     anomaly: bool = False
+    origins: bool = False
 
 
 _OFF = Switches()
@@ -68,13 +70,15 @@ def _count(change: int) -> None:
 _UNCHANGED: Any = object()
 
 
-def enter(scope: Any = _UNCHANGED, anomaly: Any = _UNCHANGED) -> contextvars.Token[Optional[Switches]]:
-    """Open a switch block in this context: set ``scope`` and/or ``anomaly``, keep the rest.
+def enter(scope: Any = _UNCHANGED, anomaly: Any = _UNCHANGED, origins: Any = _UNCHANGED) -> contextvars.Token[Optional[Switches]]:
+    """Open a switch block in this context: set ``scope``, ``anomaly`` and/or ``origins``, keep the rest.
 
     Returns the token that :func:`leave` takes to restore what was there before.
     """
     now = current()
-    new = Switches(now.scope if scope is _UNCHANGED else scope, now.anomaly if anomaly is _UNCHANGED else bool(anomaly))
+    new = Switches(now.scope if scope is _UNCHANGED else scope,
+                   now.anomaly if anomaly is _UNCHANGED else bool(anomaly),
+                   now.origins if origins is _UNCHANGED else bool(origins))
     token = SWITCHES.set(None if new == _OFF else new)
     _count(+1)
     return token

@@ -91,12 +91,13 @@ def _check_forward(v: "Value") -> None:
 
 
 def _stamp(v: "Value", switches: state.Switches) -> None:
-    """What the switches add to a new node: its name scope, and under anomaly mode its origin and a check."""
+    """What the switches add to a new node: its name scope, its origin (under anomaly mode or
+    record_origins), and under anomaly mode a check of its value."""
     if switches.scope is not None:
         v._scope = switches.scope
-    if switches.anomaly:
+    if switches.anomaly or switches.origins:
         v._origin = _user_frame()
-        if v._edges:
+        if switches.anomaly and v._edges:
             _check_forward(v)
 
 
