@@ -1508,6 +1508,29 @@ class LiftedProgram(Program):
             self._check_rows(rows)
         return X
 
+    # -- carrying on elsewhere ------------------------------------------------------------------
+    def to_torch(self) -> Any:
+        """The lifted forward pass as a ``torch.nn.Module``, for a model that outgrows this engine.
+
+        Its one parameter, ``theta``, holds each parameter Value's current ``.data`` once (in the
+        order of ``module.values``), so weights a graph shares stay shared; calling it on a
+        float64 tensor of rows (one sample a row, as :meth:`batch` takes them) returns a tensor with
+        a column per output, computed by the same equations, and ``backward()`` is PyTorch's.
+        ``module.write_back()`` copies ``theta`` into the Values. PyTorch is imported only here.
+
+        >>> import autodiff, torch
+        >>> from autodiff import Value
+        >>> w = [Value(0.5, label="w[0]"), Value(-1.5, label="w[1]")]
+        >>> prog = autodiff.compile(lambda xs: (w[0] * xs[0] + w[1] * xs[1]).tanh(), 2, lift=True)
+        >>> module = prog.to_torch()
+        >>> out = module(torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64))
+        >>> [round(y, 6) for y in out[:, 0].tolist()]
+        [0.462117, -0.905148]
+        """
+        if not self.lifted:
+            raise ValueError("nothing in this graph was lifted: there are no equations to carry to PyTorch")
+        return _torch_module(self)
+
     # -- reading it -----------------------------------------------------------------------------
     def equations(self, batch: Optional[int] = None) -> str:
         """The program as matrix equations, each with its shapes written under it, for a call on
@@ -1530,3 +1553,66 @@ class LiftedProgram(Program):
         arrays = len(self.forward_equations)
         return (f"<autodiff.LiftedProgram: {len(self.inputs)} inputs, {len(self.params)} params, "
                 f"{len(self.instructions)} scalar instructions in {arrays} array equations>")
+
+
+def _torch_module(prog: LiftedProgram) -> Any:
+    """A ``torch.nn.Module`` running ``prog``'s forward equations: the generated forward code, with
+    torch's functions where numpy's were (the rule table's text, as for numpy)."""
+    import torch
+
+    writer = prog._writer
+    distinct = list({id(v): v for v in writer.theta}.values())
+    position = {id(v): n for n, v in enumerate(distinct)}
+    index = torch.tensor([position[id(v)] for v in writer.theta], dtype=torch.long)
+
+    class DomainError(ValueError):
+        def __init__(self) -> None:
+            super().__init__("an operand outside an op's domain: run the lifted program on these rows "
+                             "for the error that names the op and the labels")
+
+    def sigmoid(a: Any) -> Any:
+        positive = a >= 0
+        e = torch.exp(torch.where(positive, -a, a))
+        return torch.where(positive, 1.0 / (1.0 + e), e / (1.0 + e))
+
+    def where(c: Any, a: Any, b: Any) -> Any:
+        return torch.where(torch.as_tensor(c), a, b)
+
+    scope: dict[str, Any] = {
+        "exp": torch.exp, "log": torch.log, "tanh": torch.tanh, "sigmoid": sigmoid, "power": torch.pow,
+        "is_integer": lambda k: torch.isfinite(k) & (torch.floor(k) == k),
+        "_where": where, "_not": torch.logical_not, "_and": torch.logical_and, "_or": torch.logical_or,
+        "_any": lambda c: bool(torch.any(torch.as_tensor(c))), "_empty": lambda shape: torch.empty(shape, dtype=torch.float64),
+        "_sum": lambda a, axis, keepdims=False: torch.sum(a, dim=axis, keepdim=keepdims),
+        "_broadcast": torch.broadcast_to, "_tile": lambda a, reps: torch.tile(a, reps),
+        "_Refer": DomainError, "float": float,
+    }
+    for name, value in writer.constants.items():
+        if isinstance(value, np.ndarray):
+            scope[name] = torch.as_tensor(value, dtype=torch.long if value.dtype.kind in "iu" else torch.float64)
+    outputs = writer.outputs_code("forward")
+    lines = ["def forward(X, th, B):", *["    " + line for line in writer.forward_lines],
+             f"    return _stack(list({outputs}), dim=1)"]  # a column per output
+    scope["_stack"] = torch.stack
+    exec(_compile("\n".join(lines), "<autodiff lifted torch forward>", "exec"), scope)  # our own generated text
+    forward = scope["forward"]
+
+    class LiftedModule(torch.nn.Module):
+        """A lifted program's forward equations in PyTorch; ``theta`` holds its parameters."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.values = distinct  #: the parameter Values, in the order of ``theta``
+            self.theta = torch.nn.Parameter(torch.tensor([v.data for v in distinct], dtype=torch.float64))
+
+        def forward(self, X: Any) -> Any:
+            if X.dim() != 2 or X.shape[1] != len(prog.inputs):
+                raise ValueError(f"rows must be a tensor of shape (samples, {len(prog.inputs)}), not {tuple(X.shape)}")
+            return forward(X.to(torch.float64), self.theta[index], X.shape[0])
+
+        def write_back(self) -> None:
+            """Copy ``theta`` into the Values' ``.data``."""
+            for v, x in zip(self.values, self.theta.detach().tolist()):
+                v.data = x
+
+    return LiftedModule()

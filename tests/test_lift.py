@@ -397,3 +397,47 @@ def test_the_generated_code_is_numpy_over_arrays():
     assert "@" in source and "def batch(X, th, B, seed):" in source
     with pytest.raises(ValueError, match="lifted forward"):
         prog.source("lifted everything")
+
+
+# -- carried on in PyTorch --------------------------------------------------------------------------------
+@pytest.mark.parametrize("sizes, activation", [([3, 2], "tanh"), ([16, 16, 1], "relu"), ([4, 3], "sigmoid")])
+def test_to_torch_computes_the_same_numbers_and_torch_backward_the_eager_gradients(sizes, activation):
+    import torch  # the test extra installs it
+    X, Y = nn.moons(20, seed=4)
+    T = [[y] * sizes[-1] for y in Y]
+    model = nn.MLP(2, sizes, activation=activation, seed=2)
+    want_losses, want_grads = eager_step(model, X, T)
+    prog = autodiff.compile(lambda xs: nn.mse_loss(model(xs[:2]), xs[2:]), 2 + sizes[-1], lift=True)
+    module = prog.to_torch()
+    rows = torch.tensor([list(x) + t for x, t in zip(X, T)], dtype=torch.float64)
+    out = module(rows)
+    assert out.shape == (len(X), 1)
+    assert all(close(a, b) for a, b in zip(out[:, 0].tolist(), want_losses))
+    out[:, 0].mean().backward()
+    grads = {id(v): g for v, g in zip(module.values, module.theta.grad.tolist())}
+    assert all(close(grads[id(p)], w) for p, w in zip(model.parameters(), want_grads))
+
+
+def test_to_torch_keeps_shared_parameters_shared_and_writes_back():
+    import torch
+    model = nn.MLP(2, [4, 1], seed=3)
+    params = model.parameters()
+
+    def fn(xs):  # every parameter read twice: in the layer and in the penalty
+        return nn.mse_loss(model(xs[:2]), xs[2:]) + Value.sum([p * p for p in params]) * 0.01
+
+    prog = autodiff.compile(fn, 3, lift=True)
+    module = prog.to_torch()
+    assert len(module.values) == len(params)
+    rows = [[0.1, 0.2, 1.0], [-1.0, 0.5, 0.0]]
+    module(torch.tensor(rows, dtype=torch.float64))[:, 0].sum().backward()
+    losses = [fn([Value(v) for v in r]) for r in rows]
+    Value.sum(losses).backward()
+    grads = {id(v): g for v, g in zip(module.values, module.theta.grad.tolist())}
+    assert all(close(grads[id(p)], p.grad) for p in params)
+    with torch.no_grad():
+        module.theta -= 0.1 * module.theta.grad
+    module.write_back()
+    assert all(close(p.data, t) for p, t in zip(module.values, module.theta.tolist()))
+    with pytest.raises(ValueError, match=r"shape \(samples, 3\)"):
+        module(torch.zeros(2, 2, dtype=torch.float64))
