@@ -21,6 +21,7 @@ from .layers import ACTIVATIONS, MLP, Layer, Neuron
 from .losses import mse_loss, sse_loss
 from .module import Module
 from .optim import SGD
+from .quiz import make_quiz
 from .torch_bridge import compare_with_torch, from_torch, to_torch
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "compare_with_torch",
     "check_formula",
     "FormulaReport",
+    "make_quiz",
     "diagnose",
     "NetworkDiagnosis",
     "train",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import ast
 import copy
+import io
 import math
 import time
 
@@ -17,10 +18,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import autodiff
 import nn
+from autodiff.expr import build_expression
 from nn import demo
 from nn.check import IN_X_OUT, OUT_X_IN, add_check_command, check_formula, run_check
 from nn.formula import FormulaError, parse_formula
+from nn.quiz import add_quiz_command, make_quiz, quiz_from_graph, run_quiz
 
 SEED = "W_jk * g'(W_ij * x) * x * err"
 
@@ -450,3 +454,157 @@ def test_a_large_gradient_is_shown_in_part():
     assert sum("DIFFERENT" in line for line in text.splitlines()) == 24
     r = check_formula(model, x, t, "W2 * err", wrt="W1", notation="textbook")  # 40x1: not comparable
     assert "dloss/dW1 (10x40), its top left corner (6x6)" in str(r)
+
+
+# -- the quiz ---------------------------------------------------------------------------------
+def test_the_same_seed_prints_the_same_worksheet_and_key():
+    a, b, c = make_quiz(seed=3), make_quiz(seed=3), make_quiz(seed=4)
+    assert a.worksheet() == b.worksheet() and a.answer_key() == b.answer_key()
+    assert a.worksheet() != c.worksheet()
+    assert [q.kind for q in a.questions] == ["local", "grad", "matrix", "local", "grad", "matrix"]
+    assert len(a.worksheet().splitlines()) == 2 + 6 and a.answer_key().count("\n") > 12
+
+
+def test_the_answer_key_holds_the_matrix_rules_numbers():
+    for seed in range(4):
+        q = make_quiz(seed=seed, count=9)
+        ref = nn.reference.from_model(q.model, q.x, q.target)
+        for question in q.questions:
+            if question.kind == "matrix":
+                want = ref.weight_grads[question.target - 1]
+                assert all(close(a, b) for ra, rb in zip(question.answer, want) for a, b in zip(ra, rb))
+            elif question.kind == "grad" and question.target.label.startswith(("W", "b")):
+                label = question.target.label
+                layer = int(label[1]) - 1
+                index = [int(n) for n in label[3:-1].split("][")]
+                want = ref.weight_grads[layer][index[0]][index[1]] if label[0] == "W" else ref.bias_grads[layer][index[0]]
+                assert close(question.answer, want)
+
+
+def test_the_local_derivatives_asked_equal_finite_differences():
+    plain = {"*": lambda a, b: a * b, "-": lambda a, b: a - b, "tanh": math.tanh, "/": lambda a, b: a / b}
+    checked = 0
+    for seed in range(6):
+        for question in make_quiz(seed=seed, count=8, kinds=["local"]).questions:
+            parent, child, k = question.target
+            if child.op == "**":
+                f = lambda *v, c=child: v[0] ** c.arg  # noqa: E731
+            else:
+                f = plain[child.op]
+            values = [p.data for p in child.parents]
+            up, down = list(values), list(values)
+            up[k] += 1e-6
+            down[k] -= 1e-6
+            assert math.isclose(question.answer, (f(*up) - f(*down)) / 2e-6, rel_tol=1e-5, abs_tol=1e-8)
+            checked += 1
+    assert checked >= 40
+
+
+def test_right_answers_pass_within_the_tolerance():
+    q = make_quiz(seed=0, count=6)
+    for i, question in enumerate(q.questions, 1):
+        if question.kind == "matrix":
+            text = "; ".join(" ".join(f"{v:.4g}" for v in row) for row in question.answer)  # rounded, as by hand
+        else:
+            text = f"{question.answer:.4g}"
+        assert q.check(i, text).right, (question.prompt, text)
+    assert not q.check(2, q.questions[1].answer * 1.05).right
+
+
+def grad_question(q, count_paths):
+    for i, question in enumerate(q.questions, 1):
+        if question.kind == "grad":
+            t = autodiff.trace(q.root, question.target)
+            if t.count == count_paths:
+                return i, question, t
+    raise AssertionError("no such question")
+
+
+def test_a_wrong_gradient_is_answered_with_the_path_and_the_factor():
+    q = make_quiz(seed=0, count=30, kinds=["grad"])
+    i, question, t = grad_question(q, 2)
+    paths = list(t.paths)
+    feedback = q.check(i, paths[0].product)  # one path only
+    assert not feedback.right and "that is path 1 alone" in str(feedback) and "SUM over its 2 paths" in str(feedback)
+    name, factor = next((n, v) for n, v in paths[1].factors() if abs(v - 1) > 0.05 and abs(v) > 0.05)
+    feedback = q.check(i, t.total - paths[1].product + paths[1].product / factor)  # one factor left out
+    assert f"on path 2, the factor {name}" in str(feedback) and "is left out" in str(feedback)
+    assert "the sign is wrong" in str(q.check(i, -t.total))
+
+
+def test_a_wrong_local_derivative_names_the_slip():
+    q = make_quiz(seed=0, count=40, kinds=["local"])
+    tanh = next(i for i, qu in enumerate(q.questions, 1) if qu.target[1].op == "tanh")
+    child = q.questions[tanh - 1].target[1]
+    assert "That is " + child.label + " itself" in str(q.check(tanh, child.data))
+    mul = next(i for i, qu in enumerate(q.questions, 1) if qu.target[1].op == "*")
+    parent = q.questions[mul - 1].target[0]
+    feedback = q.check(mul, parent.data)
+    assert "the OTHER factor" in str(feedback) and not feedback.right
+
+
+def test_a_matrix_answer_is_checked_entry_by_entry_and_by_its_layout():
+    q = make_quiz(seed=0, count=2, kinds=["matrix"])
+    i = next(n for n, qu in enumerate(q.questions, 1) if qu.target == 2)
+    want = q.questions[i - 1].answer
+    transposed = "; ".join(" ".join(str(want[r][c]) for r in range(3)) for c in range(2))
+    assert "is the transpose of dloss/dW2 (3x2)" in str(q.check(i, transposed))
+    off = [row[:] for row in want]
+    off[1][0] += 0.3
+    feedback = q.check(i, off)
+    assert not feedback.right and "1 of 6 entries are wrong; the first, W2[1][0]" in str(feedback)
+    assert q.check(i, "h1 * err^T").right  # a formula is checked by check_formula
+    feedback = q.check(i, "err * h1^T")
+    assert not feedback.right and "outer product in the wrong order" in str(feedback)
+    assert "your matrix is 2x2" in str(q.check(i, "1 2; 3 4")).lower()
+
+
+def test_any_graph_becomes_a_quiz():
+    root, inputs = build_expression("tanh(a*b + c)", {"a": 2.0, "b": -3.0, "c": 10.0})
+    q = quiz_from_graph(root, seed=0, count=4)  # no model: local derivatives and gradients only
+    assert {qu.kind for qu in q.questions} <= {"local", "grad"} and len(q.questions) == 4
+    for i, question in enumerate(q.questions, 1):
+        assert q.check(i, question.answer).right
+    grads = dict(zip(["a", "b", "c"], autodiff.grad(root, list(inputs.values()))))
+    for question in q.questions:
+        if question.kind == "grad" and question.target.label in grads:
+            assert question.answer == grads[question.target.label]
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda: make_quiz(count=0), "count must be a positive whole number"),
+    (lambda: make_quiz(kinds=["essay"]), "kinds are chosen from local, grad, matrix"),
+    (lambda: make_quiz().check(7, "1"), "there are questions 1 to 6"),
+    (lambda: make_quiz().check(1, "one half"), "an answer is a number"),
+    (lambda: make_quiz(count=3).check(3, "1 2; 3"), "rows have different lengths"),
+])
+def test_bad_quiz_input_says_what_was_wrong(call, words):
+    try:
+        result = call()
+    except ValueError as exc:
+        assert words in str(exc)
+    else:
+        assert words in str(result)
+
+
+def quiz_args(argv):
+    p = argparse.ArgumentParser(prog="autodiff")
+    add_quiz_command(p.add_subparsers(dest="command"))
+    return p.parse_args(["quiz", *argv])
+
+
+def test_the_quiz_command_asks_and_checks(capsys):
+    q = make_quiz(seed=2, count=3)
+    answers = [f"{qu.answer:.5g}" if qu.kind != "matrix" else "; ".join(" ".join(map(str, r)) for r in qu.answer)
+               for qu in q.questions]
+    out = io.StringIO()
+    status = run_quiz(quiz_args(["--seed", "2", "--count", "3"]), stdin=io.StringIO("\n".join(answers) + "\n"), stdout=out)
+    assert status == 0 and "3 of 3 right." in out.getvalue() and q.questions[0].prompt in out.getvalue()
+    out = io.StringIO()
+    status = run_quiz(quiz_args(["--seed", "2", "--count", "3"]), stdin=io.StringIO("0\nabc\n"), stdout=out)
+    assert status == 1 and "counted as wrong" in out.getvalue() and "0 of 3 right." in out.getvalue()
+    out = io.StringIO()
+    assert run_quiz(quiz_args(["--seed", "2", "--count", "3", "--worksheet", "--key"]), stdout=out) == 0
+    assert out.getvalue().startswith(q.worksheet()) and q.answer_key() in out.getvalue()
+    assert run_quiz(quiz_args(["--count", "0"])) == 2
+    assert "count must be" in capsys.readouterr().err
