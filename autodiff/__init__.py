@@ -29,7 +29,7 @@ from .higher import hessian, hvp
 from .ops import RULES, Rule
 from .render import Graph, RendererNotAvailable, RenderError, draw
 from .scope import name_scope
-from .trace import Path, Trace, trace
+from .trace import Path, Paths, Trace, trace
 from .value import RemovableHandle, Value
 
 __version__ = "0.1.0"
@@ -72,6 +72,7 @@ __all__ = [
     "DerivativeCheck",
     "Trace",
     "Path",
+    "Paths",
     "Graph",
     "RenderError",
     "RendererNotAvailable",

@@ -34,17 +34,19 @@ from typing import Mapping, Optional, Union
 from .ops import RULES
 from .value import Value
 
-__all__ = ["ExprError", "FUNCTIONS", "parse_expression", "build_expression", "MAX_LENGTH"]
+__all__ = ["ExprError", "FUNCTIONS", "parse_expression", "build_expression", "MAX_LENGTH", "MAX_LABEL"]
 
 #: The functions a formula may call, by name: every rule with a ``call`` name.
 FUNCTIONS = tuple(r.call for r in RULES.values() if r.call)
 _CALLS = {r.call: r for r in RULES.values() if r.call}
-MAX_LENGTH = 1000  # characters
+#: The longest formula accepted, in characters.
+MAX_LENGTH = 1000
 MAX_NODES = 400  # syntax-tree nodes
 MAX_DEPTH = 60  # nesting of parentheses and operators
 MAX_LITERAL = 1e15  # the largest number literal
 MAX_EXPONENT = 1000  # the largest literal exponent in a ** k
-MAX_LABEL = 30  # a part of the formula longer than this leaves its node unlabelled
+#: A part of a formula longer than this (in characters) leaves its node unlabelled.
+MAX_LABEL = 30
 
 _BINARY = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
 _UNARY = {ast.USub: "-", ast.UAdd: "+"}

@@ -40,7 +40,7 @@ from . import fmt
 from .graph import walk
 from .value import Value
 
-__all__ = ["trace", "Trace", "Path"]
+__all__ = ["trace", "Trace", "Path", "Paths"]
 
 
 class Path:

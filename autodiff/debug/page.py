@@ -265,6 +265,7 @@ class Stepper:
         self.html = page_html(root, title=title, renderer=renderer)
 
     def save(self, path: str) -> str:
+        """Write the page to ``path`` (UTF-8); returns ``path``."""
         with open(path, "w", encoding="utf-8") as f:
             f.write(self.html)
         return path

@@ -137,6 +137,7 @@ class Debugger:
 
     @property
     def done(self) -> bool:
+        """True once every step has been applied."""
         return self.position >= len(self.record.steps)
 
     def _say(self, text: str) -> None:
@@ -186,6 +187,7 @@ class Debugger:
         return n
 
     def do_step(self, arg: str) -> None:
+        """``step [N]``: apply the next step (or N steps) and show each."""
         for _ in range(self._count("step", arg)):
             if self.done:
                 self._say(f"{self._finished}: every {self._number_word} is final")
@@ -200,6 +202,7 @@ class Debugger:
         return any(c.parent_id == self.watch for c in step.contributions)
 
     def do_next(self, arg: str) -> None:
+        """``next``: run to the next step that changes the watched value (without one, ``step``)."""
         if self.watch is None:
             self.do_step("")
             return
@@ -213,6 +216,7 @@ class Debugger:
         self._say(f"{self._finished}; {self._name(self.watch)}.{self._number_word} = {fmt.number(self.grads()[self.watch])}")
 
     def do_continue(self, arg: str) -> None:
+        """``continue``: run to the next breakpoint, or to the end."""
         first = True
         while not self.done:
             node = self.record.steps[self.position].node_id
@@ -224,6 +228,7 @@ class Debugger:
         self._say(f"{self._finished}: every {self._number_word} is final")
 
     def do_break(self, arg: str) -> None:
+        """``break LABEL``: stop before that node's step; without LABEL, list the breakpoints."""
         if not arg:
             names = ", ".join(self._name(i) for i in sorted(self.breakpoints)) or "none"
             self._say(f"breakpoints: {names}")
@@ -233,6 +238,7 @@ class Debugger:
         self._say(f"breakpoint set before the step of {self._name(i)}")
 
     def do_print(self, arg: str) -> None:
+        """``print LABEL``: a node's kind, data, number now (grad or tangent) and local derivatives."""
         if not arg:
             raise ValueError("print needs a LABEL")
         i = self._resolve(arg)
@@ -245,6 +251,7 @@ class Debugger:
         self._say(text)
 
     def do_where(self, arg: str) -> None:
+        """``where``: the next step, how many are done and pending, and the last nodes done."""
         total = len(self.record.steps)
         self._say(f"{self._where_line()}; {self.position} of {total} steps done, {total - self.position} pending")
         done = [self._name(s.node_id) for s in self.record.steps[: self.position]]
@@ -252,6 +259,7 @@ class Debugger:
             self._say("done: " + ", ".join(done[-8:]) + (f" (and {len(done) - 8} earlier)" if len(done) > 8 else ""))
 
     def do_back(self, arg: str) -> None:
+        """``back [N]``: undo one step (or N), stopping at the start."""
         n = self._count("back", arg)
         if self.position == 0:
             self._say("at the start: nothing to undo")
@@ -260,6 +268,7 @@ class Debugger:
         self._say(f"undone; {self._where_line()}")
 
     def do_graph(self, arg: str) -> None:
+        """``graph FILE``: write a drawing of this moment (done, current, pending) to FILE."""
         if not arg:
             raise ValueError("graph needs a FILE name, for example: graph state.svg")
         from ..render import RendererNotAvailable, RenderError, Scene
@@ -283,6 +292,7 @@ class Debugger:
         self._say(f"wrote {path}")
 
     def do_help(self, arg: str) -> None:
+        """``help``: the command table."""
         # the command table of the module's docstring: the block after "Commands ...::"
         self._say((__doc__ or "").split("::\n\n")[1].split("\n\n")[0])
 
