@@ -87,3 +87,11 @@ def test_the_cli_debugs_and_writes_pages_in_forward_mode(tmp_path, capsys, monke
     assert "Forward mode from b to out" in page.read_text(encoding="utf-8")
     assert main(["debug", "--forward", "nope"]) == 2
     assert "no input 'nope'" in capsys.readouterr().err
+
+
+def test_the_page_steps_in_the_drawings_colours():
+    from autodiff.debug.page import _STYLE
+
+    for colours in fmt.STATUS_COLOURS.values():
+        assert colours["fill"] in _STYLE and colours["stroke"] in _STYLE
+    assert "_FILL" not in _STYLE and "_STROKE" not in _STYLE

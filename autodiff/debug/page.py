@@ -43,14 +43,24 @@ main { display: flex; gap: 12px; padding: 8px 16px; }
 #panel { flex: 1; min-width: 260px; font-size: 13px; }
 #panel table { border-collapse: collapse; width: 100%; }
 #panel td, #panel th { border-bottom: 1px solid #e2e8f0; padding: 3px 4px; text-align: left; font-variant-numeric: tabular-nums; }
-g.node.done path, g.node.done polygon { fill: #bbf7d0; stroke: #15803d; }
-g.node.pending path, g.node.pending polygon { fill: #f8fafc; stroke: #94a3b8; }
-g.node.current path, g.node.current polygon, g.node.current ellipse { fill: #fecaca; stroke: #dc2626; stroke-width: 3px; }
+g.node.done path, g.node.done polygon { fill: DONE_FILL; stroke: DONE_STROKE; }
+g.node.pending path, g.node.pending polygon { fill: PENDING_FILL; stroke: PENDING_STROKE; }
+g.node.current path, g.node.current polygon, g.node.current ellipse { fill: CURRENT_FILL; stroke: CURRENT_STROKE; stroke-width: 3px; }
 g.node.parent path, g.node.parent polygon { stroke: #dc2626; stroke-width: 2px; }
 g.edge.active path, g.edge.active polygon { stroke: #dc2626; stroke-width: 2.5px; }
 g.edge.active polygon { fill: #dc2626; }
 g.edge.active text { fill: #dc2626; font-weight: bold; }
 """
+
+
+def _coloured(css: str) -> str:
+    """``css`` with the stepping colours of the drawings (:data:`autodiff.fmt.STATUS_COLOURS`): one table."""
+    for status, colours in fmt.STATUS_COLOURS.items():
+        css = css.replace(f"{status.upper()}_FILL", colours["fill"]).replace(f"{status.upper()}_STROKE", colours["stroke"])
+    return css
+
+
+_STYLE = _coloured(_STYLE)
 
 _SCRIPT = """
 (function () {
