@@ -10,7 +10,7 @@ left out, the factor left out, the transpose; a matrix answered by a formula is 
 same questions for paper, from the same seed.
 
 >>> q = make_quiz(seed=1, count=3)
->>> print(q.worksheet().splitlines()[2])
+>>> print(q.worksheet().splitlines()[1])
 1. h1[0] = tanh(z1[0]) = -0.635083, with z1[0] = -0.749889. What is the local derivative dh1[0]/dz1[0]?
 >>> print(q.check(1, "-0.635"))
 That is h1[0] itself, its value, not its derivative. Not -0.635: the rule table's local derivative of tanh: dh1[0]/dz1[0] = 1.0 - h1[0] * h1[0] = 0.59667.
@@ -80,13 +80,13 @@ class Quiz:
 
     def worksheet(self) -> str:
         """The questions, numbered, for paper."""
-        lines = [self.title or f"Backprop worksheet on {fmt.name(self.root)}", ""]
+        lines = [f"Worksheet: {self.title or fmt.name(self.root)}"]
         lines += [f"{i}. {q.prompt}" for i, q in enumerate(self.questions, 1)]
         return "\n".join(lines)
 
     def answer_key(self) -> str:
         """The answers, numbered as in :meth:`worksheet`, each with how it is worked out."""
-        lines = [f"Answer key: {self.title or fmt.name(self.root)}", ""]
+        lines = [f"Answer key: {self.title or fmt.name(self.root)}"]
         for i, q in enumerate(self.questions, 1):
             lines.append(f"{i}. {_shown(q.answer)}")
             lines += ["   " + line for line in q.explanation.splitlines()]
