@@ -195,8 +195,18 @@ class _Graph:
                 folded: list[int] = []
                 for o in ins.operands:
                     if self.op.get(o) == "sum" and self.uses[o] == 1 and o not in kept:
-                        terms.extend(self.operands[o])
-                        folded += [o, *self.folded.get(o, [])]
+                        # the inner sum's lists are taken over, not copied: a chain of n additions
+                        # (Python's sum() over a batch) folds in O(n), not O(n^2)
+                        inner, inner_folded = self.operands.pop(o), self.folded.pop(o, [])
+                        if terms:
+                            terms.extend(inner)
+                        else:
+                            terms = inner
+                        if folded:
+                            folded.extend(inner_folded)
+                        else:
+                            folded = inner_folded
+                        folded.append(o)
                         absorbed.add(o)
                     else:
                         terms.append(o)
@@ -531,12 +541,10 @@ class _Lifter:
         same for their operands, down the graph; then what grows from it."""
         g = self.g
         groups: dict[tuple[Any, ...], list[int]] = {}
-        for t in g.operands[s]:
+        for t in dict.fromkeys(g.operands[s]):  # each term once, in order
             if g.op.get(t) is not None and self._free(t):
                 key = (g.op[t], g.arg[t], len(g.operands[t]), g.depth[t], g.batched[t])
-                groups.setdefault(key, [])
-                if t not in groups[key]:
-                    groups[key].append(t)
+                groups.setdefault(key, []).append(t)
         for terms in groups.values():
             if len(terms) > 1:
                 seeded = self._pack(terms)

@@ -241,6 +241,19 @@ def test_values_computed_from_parameters_alone_are_computed_once_and_their_gradi
     assert all(close(a, p.grad) for a, p in zip(got, params))
 
 
+def test_a_long_chain_of_additions_folds_into_one_reduction():
+    # Python's sum() over many terms is a chain of + nodes, each holding the one before
+    w = [Value(0.001 * i) for i in range(3000)]
+    prog = autodiff.compile(lambda xs: sum((xs[0] * p).tanh() for p in w), 1, lift=True)
+    assert len(prog.forward_equations) == 3  # the products, their tanh, one sum
+    assert len(prog.forward_equations[1].nodes[0]) == len(w)
+    x = Value(0.7)
+    eager = sum((x * p).tanh() for p in w)
+    eager.backward()
+    assert close(prog([0.7]), eager.data)
+    assert close(prog.backward()[0], x.grad)
+
+
 def test_a_graph_with_nothing_to_lift_runs_as_the_scalar_program():
     a = Value(2.0, label="a")
     prog = autodiff.compile(lambda xs: (xs[0] * a + xs[1]).exp(), 2, lift=True)
