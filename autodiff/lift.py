@@ -1034,15 +1034,17 @@ class _Writer:
         self._temp += 1
         return f"c{self._temp}"
 
-    def _accumulate(self, a: _Array, ct: str, full_shape: bool = True) -> None:
-        """Add the whole-array contribution ``ct`` into ``a``'s gradient."""
+    def _accumulate(self, a: _Array, ct: str) -> None:
+        """Add the whole-array contribution ``ct`` (shaped as ``a``) into ``a``'s gradient. A gradient
+        that some contribution reaches only in part starts as zeros, added into in place; any other is
+        a new array at each addition, so a name shared with another gradient is never written through."""
         g = f"g{a.index}"
         if a.index in self._owned:
             if a.index not in self._initialised:
                 self._lines.append(f"{g} = _zeros({a.shape_code()})")
             self._lines.append(f"{g} += {ct}")
         elif a.index not in self._initialised:
-            self._lines.append(f"{g} = {ct}" if full_shape else f"{g} = _broadcast({ct}, {a.shape_code()})")
+            self._lines.append(f"{g} = {ct}")
         else:
             self._lines.append(f"{g} = {g} + {ct}")
         self._initialised.add(a.index)
@@ -1054,7 +1056,7 @@ class _Writer:
             self._initialised.add(a.index)
         return g
 
-    def _route(self, o: _Operand, ct: str, consumer: _Array, shown: Optional[str], full_shape: bool = True) -> None:
+    def _route(self, o: _Operand, ct: str, consumer: _Array, shown: Optional[str]) -> None:
         """Send the contribution ``ct`` (shaped as the consumer's rows, or, for a matrix operand, as
         the matrix) back to where operand ``o`` came from; ``shown`` is how the equations write it
         (None: the caller shows it)."""
@@ -1075,7 +1077,7 @@ class _Writer:
                 reduced = f"_sum({ct}, axis=0, keepdims=True)"
         if o.mode == "same":
             if o.source.index in self._needed:  # type: ignore[union-attr]
-                self._accumulate(o.source, reduced, full_shape)  # type: ignore[arg-type]
+                self._accumulate(o.source, reduced)  # type: ignore[arg-type]
                 show(o.source, "full", shown if reduced == ct else f"sum({shown}, axis=0)")  # type: ignore[arg-type]
             return
         if o.mode in ("cols", "column"):
@@ -1206,7 +1208,7 @@ class _Writer:
             assert o is not None
             if self._operand_live(o, self._needed):
                 self._route(o, f"_broadcast({g}, ({self._rows(o.rows, o.batched)}, {o.cols}))", a,
-                            f"{gt} @ ones(1x{o.cols})", full_shape=True)
+                            f"{gt} @ ones(1x{o.cols})")
             return
         rule = RULES[a.op]  # type: ignore[index]
         refs = [self.refs.get((a.index, n), "") for n in range(len(a.operands))]
