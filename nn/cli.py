@@ -25,7 +25,9 @@ from autodiff import fmt
 from autodiff.expr import FUNCTIONS, ExprError, build_expression
 
 from . import demo
+from .check import add_check_command
 from .diagnose import add_mistakes_command, demo_diagnosis_text
+from .quiz import add_quiz_command
 from .layers import MLP
 
 __all__ = ["main", "build_parser"]
@@ -138,6 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_html)
 
     add_mistakes_command(sub, parents=[network, formula])
+    add_check_command(sub, parents=[network])  # it reads --expr and --set itself: a formula may follow them
+    add_quiz_command(sub, parents=[network])
     return parser
 
 
