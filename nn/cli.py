@@ -27,8 +27,8 @@ from autodiff.expr import FUNCTIONS, ExprError, build_expression
 from . import demo
 from .check import add_check_command
 from .diagnose import add_mistakes_command, demo_diagnosis_text
-from .quiz import add_quiz_command
 from .layers import MLP
+from .quiz import add_quiz_command
 
 __all__ = ["main", "build_parser"]
 
