@@ -17,6 +17,17 @@ from .value import Value
 __all__ = ["gradcheck", "gradgradcheck", "detect_anomaly"]
 
 
+def _call(fn: Callable[..., Value], inputs: Sequence[Union[Value, float]], what: str) -> tuple[list[Value], Value]:
+    """The inputs as leaves (numbers become fresh leaves ``x0``, ``x1``, ...) and ``fn`` of them."""
+    leaves = [x if isinstance(x, Value) else Value(x, label=f"x{i}") for i, x in enumerate(inputs)]
+    if not leaves:
+        raise ValueError(f"{what} needs at least one input")
+    root = fn(*leaves)
+    if not isinstance(root, Value):
+        raise TypeError(f"{what}: fn must return a Value, not {type(root).__name__}")
+    return leaves, root
+
+
 def gradcheck(
     fn: Callable[..., Value],
     inputs: Sequence[Union[Value, float]],
@@ -31,12 +42,7 @@ def gradcheck(
     through a closure, as a model's parameters). Returns True, or raises AssertionError naming
     the input whose gradients disagree most, with both numbers. No ``.grad`` is touched.
     """
-    leaves = [x if isinstance(x, Value) else Value(x, label=f"x{i}") for i, x in enumerate(inputs)]
-    if not leaves:
-        raise ValueError("gradcheck needs at least one input")
-    root = fn(*leaves)
-    if not isinstance(root, Value):
-        raise TypeError(f"gradcheck: fn must return a Value, not {type(root).__name__}")
+    leaves, root = _call(fn, inputs, "gradcheck")
     analytic = grad(root, leaves)
     worst = None
     for i, (leaf, g) in enumerate(zip(leaves, analytic)):
@@ -79,12 +85,7 @@ def gradgradcheck(
     >>> gradgradcheck(lambda x, y: (x * y).tanh() + x ** 3, [0.5, -1.25])
     True
     """
-    leaves = [x if isinstance(x, Value) else Value(x, label=f"x{i}") for i, x in enumerate(inputs)]
-    if not leaves:
-        raise ValueError("gradgradcheck needs at least one input")
-    root = fn(*leaves)
-    if not isinstance(root, Value):
-        raise TypeError(f"gradgradcheck: fn must return a Value, not {type(root).__name__}")
+    leaves, root = _call(fn, inputs, "gradgradcheck")
     analytic = [grad(g, leaves) for g in grad(root, leaves, create_graph=True)]
     worst = None
     for j, leaf in enumerate(leaves):
