@@ -75,12 +75,19 @@ SUM_CHUNK = 64
 _SLOT_NAME = re.compile(r"\bs(\d+)\b")  # a slot's variable in our own generated code (never rule text)
 
 
-def _send(rule: Rule, k: int, local: str, g: str, names: dict[str, str]) -> str:
+def _scalar_gate(condition: str, g: str) -> str:
+    return f"({g} if {condition} else 0.0)"
+
+
+def _send(rule: Rule, k: int, local: str, g: str, names: dict[str, str],
+          gate: Callable[[str, str], str] = _scalar_gate, vector: Callable[[str], str] = str) -> str:
     """The text of what operand ``k`` of a ``rule`` node receives when the node's gradient is ``g``:
     ``local * g``, read off the rule's fields. A constant slope of 1 or -1 sends ``g`` or ``-g``
     (the same floats); a gate (relu) sends ``g`` where it is open and 0.0 where it is closed, even
     when ``g`` is infinite, as the eager engine does (``0.0 * inf`` would be nan). A slope that is
-    a plain number only at this node (``x * 1.0``: the constant operand itself) counts as constant."""
+    a plain number only at this node (``x * 1.0``: the constant operand itself) counts as constant.
+    The lifted compiler writes the same with its own ``gate`` (a select over arrays) and ``vector``
+    (its expressions over arrays)."""
     constant = rule.local_constants[0 if rule.join is not None else k]
     if constant is None:
         constant = _number(local)
@@ -89,10 +96,10 @@ def _send(rule: Rule, k: int, local: str, g: str, names: dict[str, str]) -> str:
     if constant == -1.0:
         return f"-{g}"
     if rule.gate is not None:
-        return f"({g} if {rule.substitute(rule.gate, names)} else 0.0)"
+        return gate(vector(rule.substitute(rule.gate, names)), g)
     if constant is not None:
         return f"{_literal(constant)} * {g}"
-    return f"({local}) * {g}"
+    return f"({vector(local)}) * {g}"
 
 
 def _number(text: str) -> float | None:

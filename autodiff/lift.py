@@ -60,7 +60,7 @@ except ImportError as error:  # pragma: no cover - numpy is a dependency from Py
                       "extra autodiff-seethrough[lift] (numpy is a dependency from Python 3.11 on)") from error
 
 from . import fmt
-from .compile import Program, _fold, _literal, _number
+from .compile import Program, _fold, _literal, _number, _send
 from .ops import RULES, Rule
 from .state import current as _switches
 from .value import Value, _real
@@ -1254,20 +1254,10 @@ class _Writer:
 
     @staticmethod
     def _send(rule: Rule, k: int, local: str, g: str, names: dict[str, str]) -> str:
-        """Code of what operand ``k`` receives: ``local * g``, read off the rule's fields as the
-        scalar compiler does (a slope of 1 sends ``g``; a closed relu sends 0.0, never 0.0 * inf)."""
-        constant = rule.local_constants[0 if rule.join is not None else k]
-        if constant is None:  # a slope that is a plain number only at this node (``x * 1.0``)
-            constant = _number(local)
-        if constant == 1.0:
-            return g
-        if constant == -1.0:
-            return f"-{g}"
-        if rule.gate is not None:
-            return f"_where({_vector(rule.substitute(rule.gate, names))}, {g}, 0.0)"
-        if constant is not None:
-            return f"{_literal(constant)} * {g}"
-        return f"({_vector(local)}) * {g}"
+        """Code of what operand ``k`` receives: the scalar compiler's rule, over arrays (a closed relu
+        sends 0.0, never 0.0 * inf)."""
+        return _send(rule, k, local, g, names, gate=lambda condition, g: f"_where({condition}, {g}, 0.0)",
+                     vector=_vector)
 
     def _send_text(self, rule: Rule, k: int, a: _Array, gt: str) -> str:
         """What operand ``k`` receives, for people: ``dv * 2 * v1``, ``delta2 @ W2.T``, ``dh * tanh'(z)``."""
