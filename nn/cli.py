@@ -137,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Write one self-contained HTML page that steps through backprop (buttons, slider, arrow keys).")
     p.add_argument("--out", default="backprop.html", metavar="FILE", help="output file (default backprop.html)")
     p.add_argument("--forward", metavar="INPUT", help="step through forward mode from this input (tangent 1) instead")
+    p.add_argument("--diagnose", action="store_true", help="mark vanishing, exploding, saturated and dead units")
     p.set_defaults(run=_html)
 
     add_mistakes_command(sub, parents=[network, formula])
@@ -281,7 +282,7 @@ def _debug(args: argparse.Namespace) -> int:
 def _html(args: argparse.Namespace) -> int:
     root, model = _root(args, backward=False)
     start = _find(root, args.forward, "input", model) if args.forward else None
-    page = autodiff.page_html(root, renderer=args.renderer, forward=start)
+    page = autodiff.page_html(root, renderer=args.renderer, forward=start, diagnose=args.diagnose)
     with _writing(args.out):
         Path(args.out).write_text(page, encoding="utf-8")
     print(f"wrote {fmt.printable(args.out)}")

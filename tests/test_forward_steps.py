@@ -95,3 +95,31 @@ def test_the_page_steps_in_the_drawings_colours():
     for colours in fmt.STATUS_COLOURS.values():
         assert colours["fill"] in _STYLE and colours["stroke"] in _STYLE
     assert "_FILL" not in _STYLE and "_STROKE" not in _STYLE
+
+
+def test_the_page_marks_what_the_diagnosis_found(browser, tmp_path):
+    x, w = Value(3.0, label="x"), Value(10.0, label="w")
+    h = (x * w).tanh()  # saturated: tanh(30)
+    h.label = "h"
+    loss = h * 2
+    loss.label = "loss"
+    found = autodiff.diagnose(loss)
+    saturated = found.of_kind("saturated")[0]
+    path = tmp_path / "diagnosed.html"
+    path.write_text(autodiff.page_html(loss, diagnose=True), encoding="utf-8")
+    page = browser.new_page()
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(path.as_uri())
+    listed = page.locator("#diagnosis li").all_inner_texts()
+    assert listed == [f.message for f in found.findings]
+    order = autodiff.topological_order(loss)
+    node = order.index(h)
+    assert node in saturated.nodes
+    assert "flagged" in page.locator(f"#v{node}").get_attribute("class")
+    assert saturated.message in page.locator(f"#v{node} > title").all_text_contents()
+    parent, child, k = saturated.edges[0]
+    assert "flagged" in page.locator(f"#e{child}_{k}").get_attribute("class")
+    assert page.locator("g.flagged").count() >= 2 and not errors
+    page.close()
+    assert '"findings":[]' in autodiff.page_html(loss)  # without diagnose=True, nothing is marked

@@ -47,6 +47,9 @@ g.node.done path, g.node.done polygon { fill: DONE_FILL; stroke: DONE_STROKE; }
 g.node.pending path, g.node.pending polygon { fill: PENDING_FILL; stroke: PENDING_STROKE; }
 g.node.current path, g.node.current polygon, g.node.current ellipse { fill: CURRENT_FILL; stroke: CURRENT_STROKE; stroke-width: 3px; }
 g.node.parent path, g.node.parent polygon { stroke: #dc2626; stroke-width: 2px; }
+g.node.flagged path, g.node.flagged polygon { stroke: #ea580c; stroke-width: 3px; stroke-dasharray: 5 2; }
+g.edge.flagged path { stroke: #ea580c; stroke-width: 2.5px; stroke-dasharray: 5 2; }
+#diagnosis li { color: #9a3412; margin-bottom: 4px; }
 g.edge.active path, g.edge.active polygon { stroke: #dc2626; stroke-width: 2.5px; }
 g.edge.active polygon { fill: #dc2626; }
 g.edge.active text { fill: #dc2626; font-weight: bold; }
@@ -180,6 +183,25 @@ _SCRIPT = """
     if (e.key === 'ArrowRight') { show(position + 1); e.preventDefault(); }
     if (e.key === 'ArrowLeft') { show(position - 1); e.preventDefault(); }
   });
+  // The diagnosis (autodiff.diagnose), when the page was made with one: each finding's nodes and
+  // the edge of the factor to blame are outlined, with the message as the node's tooltip.
+  (view.findings || []).forEach(function (f) {
+    var item = document.createElement('li');
+    item.textContent = f.message;
+    document.getElementById('diagnosis').appendChild(item);
+    f.nodes.forEach(function (i) {
+      var el = document.getElementById('v' + i);
+      if (!el) return;
+      el.classList.add('flagged');
+      var tip = document.createElementNS('http://www.w3.org/2000/svg', 'title');
+      tip.textContent = f.message;
+      el.appendChild(tip);
+    });
+    f.edges.forEach(function (e) {
+      var edge = document.getElementById('e' + e[1] + '_' + e[2]);
+      if (edge) edge.classList.add('flagged');
+    });
+  });
   if (forward) {
     var heads = document.querySelectorAll('#panel thead th');
     heads[0].textContent = 'from operand'; heads[2].textContent = 'local \u00d7 its tangent';
@@ -195,7 +217,8 @@ def _script_json(text: str) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def _view(record: StepRecord, draw_options: dict[str, object], start: str = "") -> str:
+def _view(record: StepRecord, draw_options: dict[str, object], start: str = "",
+          findings: Optional[list[dict[str, object]]] = None) -> str:
     """What the page needs beside the record (which names each node), as JSON: whether a node's box
     in the drawing ends in a grad line, and the digits of numbers in the panel
     (:data:`~autodiff.fmt.DIGITS`) and in the drawing (:data:`~autodiff.fmt.SHORT_DIGITS`)."""
@@ -207,15 +230,18 @@ def _view(record: StepRecord, draw_options: dict[str, object], start: str = "") 
         "digits": fmt.DIGITS,
         "short": fmt.SHORT_DIGITS,
         "start": start,  # forward mode: the input whose tangent is 1
+        "findings": [{"message": f["message"], "nodes": f["nodes"], "edges": f["edges"]} for f in findings or []],
     }, separators=(",", ":"))
 
 
 def page_html(root: Value, title: Optional[str] = None, renderer: Optional[str] = None,
-              forward: Optional[Value] = None, **draw_options: object) -> str:
+              forward: Optional[Value] = None, diagnose: bool = False, **draw_options: object) -> str:
     """The step-through page for ``root.backward()`` as one HTML string (nothing changes ``.grad``).
 
     With ``forward`` (an input of ``root``'s graph) the page steps through forward mode instead:
-    tangent 1 on that input, each step a node's tangent, parents first.
+    tangent 1 on that input, each step a node's tangent, parents first. With ``diagnose``, the
+    findings of :func:`autodiff.diagnose` (vanishing, exploding, saturated, dead, non-finite) are
+    listed in the panel and outlined in the graph: their nodes, and the edge of the factor to blame.
     """
     from ..render import Scene
 
@@ -232,7 +258,12 @@ def page_html(root: Value, title: Optional[str] = None, renderer: Optional[str] 
     svg = scene.draw().svg()
     svg = svg[svg.index("<svg"):]  # drop the XML prolog and doctype: the SVG is inline
     heading = html.escape(fmt.printable(title) if title else heading_text)
-    view = _view(record, draw_options, fmt.name(forward) if forward is not None else "")
+    findings = None
+    if diagnose:
+        from ..diagnose import diagnose as find
+
+        findings = find(root).data()["findings"]
+    view = _view(record, draw_options, fmt.name(forward) if forward is not None else "", findings)
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -256,6 +287,7 @@ def page_html(root: Value, title: Optional[str] = None, renderer: Optional[str] 
 <table><thead><tr><th>to parent</th><th>local</th><th>local &#215; grad</th><th>before</th><th>after</th></tr></thead>
 <tbody id="contributions"></tbody></table>
 <p style="color:#64748b">Green: done; red: this step; grey: pending. Arrow keys move too.</p>
+<ul id="diagnosis"></ul>
 </div>
 </main>
 <script type="application/json" id="steps">{_script_json(record.to_json(separators=(",", ":")))}</script>
