@@ -123,3 +123,26 @@ def test_the_page_marks_what_the_diagnosis_found(browser, tmp_path):
     assert page.locator("g.flagged").count() >= 2 and not errors
     page.close()
     assert '"findings":[]' in autodiff.page_html(loss)  # without diagnose=True, nothing is marked
+
+
+def test_the_two_modes_side_by_side_with_their_cost():
+    import nn
+    from autodiff.debug import mode_costs, modes_html
+
+    model = nn.MLP(2, [3, 2], seed=0)
+    x = [Value(0.5, label="x[0]"), Value(-1.0, label="x[1]")]
+    y = model(x)
+    weights = [p for name, p in model.named_parameters() if name.startswith("W")]
+    cost = mode_costs(y, weights)
+    edges = sum(len(v.parents) for v in autodiff.forward.forward_order(y))
+    assert cost["forward"] == {"passes": 12, "multiply_adds": 12 * edges}
+    assert cost["reverse"] == {"passes": 2, "multiply_adds": 2 * edges}
+    page = modes_html(y, weights)
+    assert "reverse mode needs fewer passes" in page
+    J = autodiff.jacobian(y, weights, mode="reverse").matrix
+    for row in J:
+        for value in row:
+            assert f"<td>{fmt.number(value)}</td>" in page  # every entry of the Jacobian is on the page
+    assert page.count("pass ") >= 14  # 12 forward passes and 2 reverse ones, each listed
+    evil = Value(1.0, label="<b>x</b>")
+    assert "<b>x</b>" not in modes_html(evil * 2, [evil]) and "&lt;b&gt;x&lt;/b&gt;" in modes_html(evil * 2, [evil])
