@@ -17,6 +17,7 @@ from .check import FormulaReport, check_formula
 from .compiled import CompiledStep, compile_step
 from .data import moons
 from .diagnose import History, NetworkDiagnosis, diagnose, train
+from .explainer import explainer_html
 from .layers import ACTIVATIONS, MLP, Layer, Neuron
 from .losses import mse_loss, sse_loss
 from .module import Module
@@ -47,4 +48,5 @@ __all__ = [
     "NetworkDiagnosis",
     "train",
     "History",
+    "explainer_html",
 ]

@@ -1,0 +1,299 @@
+"""The explainer: one offline page with an MLP's network, its matrices and its scalar graph, linked.
+
+:func:`explainer_html` runs the model forward on one input, takes the loss against a target and
+works out every gradient (with :func:`autodiff.grad`, so no ``.grad`` changes). The page shows it
+three ways side by side:
+
+- the network: neurons as circles in columns, inputs on the left, each weight an edge whose
+  colour (sign) and width (size) show its gradient;
+- the matrices: each layer's ``W`` (rows = source neuron, as ``nn`` stores them) and ``b``, the
+  vectors ``x``, ``z``, ``h``, ``y``, and the gradients ``dW``, ``db`` and ``delta = dloss/dz`` as
+  labelled heat maps; hovering ``dW2[j][k]`` shows it is ``h1[j] * delta2[k]``;
+- the scalar computation graph (:class:`autodiff.render.Scene`, value node ``i`` has the id
+  ``v{i}`` in :func:`autodiff.topological_order` numbering), with zoom and pan (svg-pan-zoom,
+  bundled).
+
+Selecting a weight or bias in any view highlights it in all three and lists its gradient as the
+sum over paths (:func:`autodiff.trace`), every factor with its number. The steps go forward, then
+backward, one matrix rule at a time (``z1 = x . W1 + b1``, ..., ``dW1 = outer(x, delta1)``),
+highlighting what each rule reads and writes. Numbers are :func:`autodiff.fmt.number`, names
+:func:`autodiff.fmt.name`; all of it reaches the page as JSON and is put there as text.
+
+>>> import nn
+>>> page = explainer_html(nn.MLP(2, [3, 2], seed=0), [0.5, -1.0], [1.0, 0.0])
+>>> page.startswith("<!DOCTYPE html>") and 'id="network"' in page and 'id="matrices"' in page
+True
+>>> 'id="v0"' in page  # the scalar graph, drawn by Graphviz
+True
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from importlib import resources
+from typing import Any, Optional, Sequence
+
+import autodiff
+from autodiff import Value, fmt
+
+from .layers import MLP
+from .losses import mse_loss, sse_loss
+
+__all__ = ["explainer_html", "explainer_data", "MAX_PATHS"]
+
+#: At most this many paths are listed per weight (the sum is always over all of them).
+MAX_PATHS = 20
+
+_LOSSES = {"mse": mse_loss, "sse": sse_loss}
+_LOSS_RULES = {"mse": "dloss/dy = 2 (y - t) / n", "sse": "dloss/dy = y - t"}
+# g'(z) written out, for the rule delta = ... * g'(z)
+_SLOPES = {"tanh": "1 - tanh(z)^2", "sigmoid": "s(z) (1 - s(z))", "relu": "1 if z > 0 else 0", "linear": "1"}
+
+
+def _num(x: float) -> dict[str, Any]:
+    """A number for the page: its text (:func:`autodiff.fmt.number`) and, when finite, its value (for colours)."""
+    return {"t": fmt.number(x), "v": x if math.isfinite(x) else None}
+
+
+def _shape(rows: int, cols: Optional[int] = None) -> str:
+    return f"({rows})" if cols is None else f"({rows}x{cols})"
+
+
+def _check(model: object, x: object, target: object, loss: object) -> None:
+    if not isinstance(model, MLP):
+        raise TypeError(f"explainer_html takes an nn.MLP, not {type(model).__name__}")
+    if loss not in _LOSSES:
+        raise ValueError(f"loss must be 'mse' or 'sse', not {loss!r}")
+    for what, seq, n in (("x", x, model.nin), ("target", target, model.sizes[-1])):
+        if isinstance(seq, (str, bytes)) or not isinstance(seq, Sequence):
+            raise TypeError(f"{what} must be a list of {n} numbers, not {type(seq).__name__}")
+        if len(seq) != n:
+            raise ValueError(f"{what} must have {n} numbers for this {model!r}, not {len(seq)}")
+        for i, v in enumerate(seq):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise ValueError(f"{what}[{i}] must be a finite number, not {v!r}")
+
+
+def explainer_data(model: MLP, x: Sequence[float], target: Sequence[float], loss: str = "mse") -> dict[str, Any]:
+    """Everything the explainer page shows, as plain data (what the page embeds as JSON), and the loss Value.
+
+    Returns a dict with ``sizes``, ``vectors`` and ``matrices`` (each with ``labels``/``rows``/
+    ``cols`` and ``values``, numbers as ``{"t": text, "v": value}``), ``params`` (per weight and
+    bias: its graph node, gradient, paths with their factors, and the outer-product reading),
+    ``layers``, ``steps`` and, under ``"root"``, the loss :class:`~autodiff.Value` (not JSON).
+    ``model``'s ``.grad`` fields are left as they are.
+
+    >>> import nn
+    >>> d = explainer_data(nn.MLP(2, [3, 2], seed=0), [0.5, -1.0], [1.0, 0.0])
+    >>> d["matrices"]["dW2"]["rows"], d["matrices"]["dW2"]["cols"]
+    (['h1[0]', 'h1[1]', 'h1[2]'], ['y[0]', 'y[1]'])
+    >>> [s["rule"] for s in d["steps"]][1:4]
+    ['z1 = x . W1 + b1', 'h1 = tanh(z1)', 'y = h1 . W2 + b2']
+    """
+    _check(model, x, target, loss)
+    xs = [Value(float(v), label=f"x[{i}]") for i, v in enumerate(x)]
+    # Layer by layer, as MLP.__call__ does, keeping each layer's z (pre-activation) and output.
+    acts: list[list[Value]] = [xs]
+    zs: list[list[Value]] = []
+    for layer in model.layers:
+        out = layer(acts[-1])
+        zs.append(out if layer.activation == "linear" else [v.parents[0] for v in out])
+        acts.append(out)
+    root = _LOSSES[loss](acts[-1], [float(t) for t in target])
+    order = autodiff.topological_order(root)
+    grads = dict(zip(map(id, order), autodiff.grad(root, order)))
+    node = {id(v): i for i, v in enumerate(order)}
+
+    names = ["x"] + [("y" if n == len(model.layers) else f"h{n}") for n in range(1, len(model.layers) + 1)]
+    vectors: dict[str, Any] = {}
+    matrices: dict[str, Any] = {}
+    params: dict[str, Any] = {}
+    blocks: dict[str, list[int]] = {}  # block name -> the graph nodes it shows
+
+    def vector(name: str, labels: list[str], values: list[float], nodes: list[Value]) -> None:
+        vectors[name] = {"labels": labels, "values": [_num(v) for v in values]}
+        blocks[name] = [node[id(v)] for v in nodes if id(v) in node]
+
+    vector("x", [fmt.name(v) for v in xs], [v.data for v in xs], xs)
+    vector("t", [f"t[{k}]" for k in range(len(target))], [float(t) for t in target], [])
+    layers = []
+    for n, layer in enumerate(model.layers, start=1):
+        a_in, a_out, z = acts[n - 1], acts[n], zs[n - 1]
+        lin = layer.activation == "linear"
+        zname, dname = (names[n] if lin else f"z{n}"), f"delta{n}"
+        if not lin:
+            vector(zname, [fmt.name(v) for v in z], [v.data for v in z], z)
+        vector(names[n], [fmt.name(v) for v in a_out], [v.data for v in a_out], a_out)
+        vector(dname, [f"{dname}[{j}]" for j in range(layer.nout)], [grads[id(v)] for v in z], z)
+        rows, cols = [fmt.name(v) for v in a_in], [fmt.name(v) for v in a_out]
+        W = layer.weights
+        matrices[f"W{n}"] = {"rows": rows, "cols": cols, "values": [[_num(w.data) for w in r] for r in W],
+                             "params": [[w.label for w in r] for r in W]}
+        matrices[f"dW{n}"] = {"rows": rows, "cols": cols, "values": [[_num(grads[id(w)]) for w in r] for r in W],
+                              "params": [[w.label for w in r] for r in W]}
+        blocks[f"W{n}"] = blocks[f"dW{n}"] = [node[id(w)] for r in W for w in r]
+        bs = layer.biases
+        vector(f"b{n}", [b.label for b in bs], [b.data for b in bs], bs)
+        vector(f"db{n}", [f"d{b.label}" for b in bs], [grads[id(b)] for b in bs], bs)
+        for i, r in enumerate(W):
+            for j, w in enumerate(r):
+                params[w.label] = _param(root, w, grads[id(w)], node[id(w)], f"W{n}", i, j,
+                                         (fmt.name(a_in[i]), a_in[i].data), (f"{dname}[{j}]", grads[id(z[j])]))
+        for j, b in enumerate(bs):
+            params[b.label] = _param(root, b, grads[id(b)], node[id(b)], f"b{n}", None, j,
+                                     None, (f"{dname}[{j}]", grads[id(z[j])]))
+        layers.append({"index": n, "activation": layer.activation, "input": names[n - 1], "z": zname,
+                       "output": names[n], "delta": dname, "W": f"W{n}", "b": f"b{n}",
+                       "nin": layer.nin, "nout": layer.nout})
+    return {
+        "sizes": model.sizes,
+        "loss": {"kind": loss, "value": _num(root.data), "node": node[id(root)]},
+        "vectors": vectors,
+        "matrices": matrices,
+        "params": params,
+        "layers": layers,
+        "blocks": blocks,
+        "steps": _steps(layers, vectors, matrices, loss),
+        "root": root,
+    }
+
+
+def _param(root: Value, p: Value, grad: float, node: int, matrix: str, i: Optional[int], j: int,
+           source: Optional[tuple[str, float]], delta: tuple[str, float]) -> dict[str, Any]:
+    """One weight or bias: the sum over paths with every factor, and the outer-product reading."""
+    t = autodiff.trace(root, p)
+    paths = []
+    for k, path in enumerate(t.paths):
+        if k >= MAX_PATHS:
+            break
+        paths.append({"factors": [[n, fmt.number(v)] for n, v in path.factors()], "product": fmt.number(path.product)})
+    if source is None:  # a bias: db[j] = delta[j]
+        outer = f"d{p.label} = {delta[0]} = {fmt.number(delta[1])}"
+    else:
+        outer = (f"d{p.label} = {source[0]} \u00d7 {delta[0]} = {fmt.number(source[1])} \u00d7 "
+                 f"{fmt.number(delta[1])} = {fmt.number(source[1] * delta[1])}")
+    return {"name": fmt.name(p), "node": node, "matrix": matrix, "row": i, "col": j, "value": fmt.number(p.data),
+            "grad": fmt.number(grad), "gradValue": grad if math.isfinite(grad) else None,
+            "total": fmt.number(t.total), "count": t.count, "paths": paths,
+            "title": fmt.derivative("loss", fmt.name(p)), "outer": outer}
+
+
+def _steps(layers: list[dict[str, Any]], vectors: dict[str, Any], matrices: dict[str, Any],
+           loss: str) -> list[dict[str, Any]]:
+    """The layer-level steps: one matrix rule each, forward then backward, with what each reads and writes."""
+    steps: list[dict[str, Any]] = [{"phase": "start", "rule": "given: x, the weights and biases, the target t",
+                                    "shapes": "", "reads": [], "writes": [], "lines": []}]
+    for L in layers:
+        n_in, n_out, n = L["nin"], L["nout"], L["index"]
+        z, a = L["z"], L["output"]
+        steps.append({"phase": "forward", "rule": f"{z} = {L['input']} . W{n} + b{n}",
+                      "shapes": f"{_shape(n_in)} . {_shape(n_in, n_out)} + {_shape(n_out)} = {_shape(n_out)}",
+                      "reads": [L["input"], f"W{n}", f"b{n}"], "writes": [z],
+                      "lines": [f"{lab} = {t['t']}" for lab, t in zip(vectors[z]["labels"], vectors[z]["values"])]})
+        if z != a:
+            steps.append({"phase": "forward", "rule": f"{a} = {L['activation']}({z})",
+                          "shapes": f"{_shape(n_out)} elementwise = {_shape(n_out)}", "reads": [z], "writes": [a],
+                          "lines": [f"{lab} = {t['t']}" for lab, t in zip(vectors[a]["labels"], vectors[a]["values"])]})
+    last = layers[-1]
+    rule = _LOSS_RULES[loss]
+    if last["z"] != last["output"]:
+        rule += f", times {last['activation']}'({last['z']}) = {_SLOPES[last['activation']]}"
+    dl = vectors[last["delta"]]
+    steps.append({"phase": "backward", "rule": f"{last['delta']} = dloss/d{last['z']}: {rule}",
+                  "shapes": f"{_shape(last['nout'])}", "reads": [last["output"], "t", last["z"]], "writes": [last["delta"]],
+                  "lines": [f"{lab} = {t['t']}" for lab, t in zip(dl["labels"], dl["values"])]})
+    for L in reversed(layers):
+        n, n_in, n_out = L["index"], L["nin"], L["nout"]
+        dW = matrices[f"dW{n}"]
+        steps.append({"phase": "backward", "rule": f"dW{n} = outer({L['input']}, {L['delta']}), db{n} = {L['delta']}",
+                      "shapes": f"{_shape(n_in)} outer {_shape(n_out)} = {_shape(n_in, n_out)}",
+                      "reads": [L["input"], L["delta"]], "writes": [f"dW{n}", f"db{n}"],
+                      "lines": [f"row {r}: {r} \u00d7 {L['delta']} = [{', '.join(v['t'] for v in row)}]"
+                                for r, row in zip(dW["rows"], dW["values"])]})
+        if n > 1:
+            below = layers[n - 2]
+            d = vectors[below["delta"]]
+            steps.append({"phase": "backward",
+                          "rule": f"{below['delta']} = (W{n} . {L['delta']}) * {below['activation']}'({below['z']})",
+                          "shapes": f"{_shape(n_in, n_out)} . {_shape(n_out)} = {_shape(n_in)}, "
+                                    f"times {_shape(n_in)} elementwise = {_shape(n_in)}",
+                          "reads": [f"W{n}", L["delta"], below["z"]], "writes": [below["delta"]],
+                          "lines": [f"{lab} = {t['t']}" for lab, t in zip(d["labels"], d["values"])]})
+    return steps
+
+
+def _script_json(text: str) -> str:
+    # Inside <script>, "</script>" or "<!--" in a label must not end the element: escape < > &.
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _asset(name: str) -> str:
+    return resources.files("nn").joinpath("explainer_assets", name).read_text(encoding="utf-8")
+
+
+def explainer_html(model: MLP, x: Sequence[float], target: Sequence[float], loss: str = "mse",
+                   title: Optional[str] = None, renderer: Optional[str] = None) -> str:
+    """The explainer page for ``model`` on input ``x`` against ``target``, as one offline HTML string.
+
+    ``loss`` is ``"mse"`` (:func:`nn.mse_loss`) or ``"sse"`` (:func:`nn.sse_loss`); ``renderer``
+    picks the Graphviz engine of the scalar graph. The model's ``.grad`` fields are not touched.
+    Everything (script, style, the zoom library) is inside the file: it opens offline.
+
+    >>> import nn
+    >>> page = explainer_html(nn.MLP(1, [1], seed=0), [2.0], [1.0], title="<one> & neuron")
+    >>> "<title>&lt;one&gt; &amp; neuron</title>" in page
+    True
+    """
+    from autodiff.render import Scene
+
+    data = explainer_data(model, x, target, loss)
+    root = data.pop("root")
+    order = autodiff.topological_order(root)
+    grads = dict(zip(order, autodiff.grad(root, order)))
+    svg = Scene([root], grads=grads, renderer=renderer).draw().svg()
+    svg = svg[svg.index("<svg"):]  # drop the XML prolog and doctype: the SVG is inline
+    heading = html.escape(fmt.printable(title) if title else f"Backprop through {model!r}, seen three ways")
+    payload = _script_json(json.dumps(data, separators=(",", ":"), allow_nan=False))
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{heading}</title>
+<style>{_asset("explainer.css")}</style>
+</head>
+<body>
+<header>
+<h1>{heading}</h1>
+<button id="prev" type="button" title="previous step (left arrow)">&#9664; previous</button>
+<button id="play" type="button" title="play the steps">&#9654; play</button>
+<button id="next" type="button" title="next step (right arrow)">next &#9654;</button>
+<label>speed <select id="speed"><option value="2000">slow</option><option value="1000" selected>normal</option><option value="400">fast</option></select></label>
+<span id="counter"></span>
+</header>
+<main>
+<section id="network-view"><h2>The network</h2><div id="network"></div>
+<p class="hint">Edge colour: sign of the weight's gradient (blue +, red &#8722;); width: its size. Click an edge.</p></section>
+<section id="matrices-view"><h2>The matrices</h2><div id="matrices"></div></section>
+<aside id="panel">
+<h2 id="step-title"></h2>
+<p id="step-rule" class="rule"></p>
+<p id="step-shapes" class="shapes"></p>
+<ul id="step-lines"></ul>
+<p id="hover" class="rule"></p>
+<h2 id="sel-title">Click a weight: an edge, a matrix cell or a W node of the graph</h2>
+<p id="sel-outer" class="rule"></p>
+<table><thead><tr><th>path</th><th>factors</th><th>product</th></tr></thead><tbody id="sel-paths"></tbody></table>
+<p id="sel-sum" class="rule"></p>
+<p id="sel-engine"></p>
+</aside>
+<section id="graph-view"><h2>The scalar graph <span class="hint">(wheel or buttons to zoom, drag to pan)</span></h2>
+<div id="graph">{svg}</div></section>
+</main>
+<script type="application/json" id="explainer-data">{payload}</script>
+<script>{_asset("svg-pan-zoom.min.js")}</script>
+<script>{_asset("explainer.js")}</script>
+</body>
+</html>
+"""

@@ -1,0 +1,246 @@
+"""The explainer page (nn.explainer): its numbers against the matrix rules, and its views in Chromium."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import pytest
+
+import autodiff
+import nn
+from nn import reference
+from nn.explainer import explainer_data, explainer_html
+
+X, T = [0.5, -1.0], [1.0, 0.0]
+
+
+def fmt(x: float) -> str:
+    # results are written as Python's '%.6g' (as autodiff.fmt.number), -0 as 0
+    text = f"{x:.6g}"
+    return "0" if text == "-0" else text
+
+
+def model(seed: int = 0, **kw) -> nn.MLP:
+    return nn.MLP(2, [3, 2], seed=seed, **kw)
+
+
+def numbers(block) -> list[float]:
+    return [float(n["t"]) for n in block["values"]]
+
+
+@pytest.mark.parametrize("activation,loss", [("tanh", "mse"), ("sigmoid", "sse"), ("relu", "mse")])
+def test_the_matrices_are_the_textbook_rules_on_plain_floats(activation, loss):
+    m = model(activation=activation)
+    d = explainer_data(m, X, T, loss)
+    ref = reference.from_model(m, X, T, loss)
+    for n in (1, 2):
+        dW = [[float(c["t"]) for c in row] for row in d["matrices"][f"dW{n}"]["values"]]
+        for got, want in zip(dW, ref.weight_grads[n - 1]):
+            assert got == pytest.approx(want, rel=1e-5, abs=1e-12)
+        assert numbers(d["vectors"][f"db{n}"]) == pytest.approx(ref.bias_grads[n - 1], rel=1e-5, abs=1e-12)
+        assert numbers(d["vectors"][f"delta{n}"]) == pytest.approx(ref.deltas[n - 1], rel=1e-5, abs=1e-12)
+    assert numbers(d["vectors"]["z1"]) == pytest.approx(ref.pre_activations[0], rel=1e-5)
+    assert numbers(d["vectors"]["h1"]) == pytest.approx(ref.activations[0], rel=1e-5)
+    assert numbers(d["vectors"]["y"]) == pytest.approx(ref.outputs, rel=1e-5)
+    assert float(d["loss"]["value"]["t"]) == pytest.approx(ref.loss, rel=1e-5)
+
+
+def test_each_weight_is_the_sum_over_its_paths_and_the_outer_product():
+    m = model()
+    d = explainer_data(m, X, T)
+    ref = reference.from_model(m, X, T)
+    h1 = ref.activations[0]
+    for (j, k) in [(0, 0), (1, 0), (2, 1)]:
+        p = d["params"][f"W2[{j}][{k}]"]
+        want = ref.weight_grads[1][j][k]
+        assert p["grad"] == p["total"] == fmt(want)
+        # every path's product is its factors multiplied; the products add up to the gradient
+        products = [math.prod(float(v) for _, v in path["factors"]) for path in p["paths"]]
+        assert [float(path["product"]) for path in p["paths"]] == pytest.approx(products, rel=1e-5)
+        assert sum(products) == pytest.approx(want, rel=1e-5)
+        assert p["outer"] == (f"dW2[{j}][{k}] = h1[{j}] \u00d7 delta2[{k}] = {fmt(h1[j])} \u00d7 "
+                              f"{fmt(ref.deltas[1][k])} = {fmt(h1[j] * ref.deltas[1][k])}")
+    # W1[0][2] reaches the loss through y[0] and y[1]: two paths
+    assert d["params"]["W1[0][2]"]["count"] == 2 and d["params"]["W1[0][2]"]["grad"] == fmt(ref.weight_grads[0][0][2])
+
+
+def test_the_graph_node_of_each_parameter_is_its_place_in_topological_order():
+    m = model()
+    d = explainer_data(m, X, T)
+    loss = nn.mse_loss(m(X), T)  # the same graph, built independently
+    labels = [v.label for v in autodiff.topological_order(loss)]
+    for name, p in d["params"].items():
+        assert labels[p["node"]] == name
+    assert labels[d["loss"]["node"]] == "loss"
+
+
+def test_the_steps_go_forward_then_backward_one_matrix_rule_each():
+    d = explainer_data(model(), X, T)
+    assert [s["rule"] for s in d["steps"][1:]] == [
+        "z1 = x . W1 + b1", "h1 = tanh(z1)", "y = h1 . W2 + b2",
+        "delta2 = dloss/dy: dloss/dy = 2 (y - t) / n",
+        "dW2 = outer(h1, delta2), db2 = delta2",
+        "delta1 = (W2 . delta2) * tanh'(z1)",
+        "dW1 = outer(x, delta1), db1 = delta1",
+    ]
+    by_rule = {s["rule"].split(" =")[0]: s for s in d["steps"]}
+    assert by_rule["delta1"]["shapes"] == "(3x2) . (2) = (3), times (3) elementwise = (3)"
+    assert by_rule["dW2"]["shapes"] == "(3) outer (2) = (3x2)"
+    assert by_rule["dW2"]["reads"] == ["h1", "delta2"] and by_rule["dW2"]["writes"] == ["dW2", "db2"]
+    # everything a step reads is given or written by an earlier step
+    known = {"x", "t", "W1", "W2", "b1", "b2"}
+    for s in d["steps"]:
+        assert set(s["reads"]) <= known, s["rule"]
+        known |= set(s["writes"])
+
+
+def test_the_model_grads_are_left_alone():
+    m = model()
+    for _, p in m.named_parameters():
+        p.grad = 7.0
+    explainer_html(m, X, T)
+    assert all(p.grad == 7.0 for _, p in m.named_parameters())
+
+
+@pytest.mark.parametrize("args,error,words", [
+    (("not a model", X, T), TypeError, "nn.MLP"),
+    ((None, [0.5], T), ValueError, "x must have 2 numbers"),
+    ((None, X, [1.0, 2.0, 3.0]), ValueError, "target must have 2 numbers"),
+    ((None, [0.5, float("nan")], T), ValueError, "x[1] must be a finite number"),
+    ((None, "ab", T), TypeError, "x must be a list"),
+])
+def test_bad_input_is_refused_with_a_message_naming_it(args, error, words):
+    args = (model() if args[0] is None else args[0], *args[1:])
+    with pytest.raises(error) as info:
+        explainer_html(*args)
+    assert words in str(info.value)
+    with pytest.raises(ValueError, match="loss must be 'mse' or 'sse'"):
+        explainer_html(model(), X, T, loss="l1")
+
+
+def test_the_page_is_self_contained_and_its_json_is_escaped():
+    page = explainer_html(model(), X, T, title="</script><b>hi</b>")
+    assert "<script src" not in page and "<link" not in page
+    assert "</script><b>" not in page and "&lt;/script&gt;&lt;b&gt;hi" in page
+    payload = re.search(r'<script type="application/json" id="explainer-data">(.*?)</script>', page, re.S).group(1)
+    assert json.loads(payload)["sizes"] == [2, 3, 2]
+    # svg-pan-zoom ships with its licence notice
+    assert "svg-pan-zoom v3.6.2" in page and "Redistribution and use in source and binary forms" in page
+
+
+# -- in Chromium -------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def demo_page(tmp_path_factory):
+    path = tmp_path_factory.mktemp("explainer") / "explainer.html"
+    path.write_text(explainer_html(model(), X, T), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def page(browser, demo_page):
+    page = browser.new_page()
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.problems = []
+    page.on("console", lambda m: page.problems.append(m.text) if m.type in ("error", "warning") else None)
+    page.on("pageerror", lambda e: page.problems.append(str(e)))
+    page.on("request", lambda r: None if r.url.startswith("file://") else page.problems.append(r.url))
+    page.goto(demo_page.as_uri())
+    yield page
+    assert page.problems == []  # no console error, no network request
+    page.close()
+
+
+def selected_everywhere(page, name: str, node: int) -> None:
+    assert page.locator("#network line.net-edge.selected").evaluate_all("es => es.map(e => e.dataset.param)") == [name]
+    cells = page.locator("#matrices td.selected")
+    assert cells.evaluate_all("es => es.map(e => e.dataset.param + ' ' + e.dataset.matrix)") == [
+        f"{name} W2", f"{name} dW2"]
+    graph = page.locator("#graph g.node.selected")
+    assert graph.evaluate_all("es => es.map(e => e.id)") == [f"v{node}"]
+    assert graph.locator("text").first.text_content() == name
+
+
+def click_edge(page, name: str) -> None:
+    # a quarter of the way along the edge from its source: edges cross in the middle
+    x1, y1, x2, y2 = page.locator(f'#network line.net-hit[data-param="{name}"]').evaluate(
+        "e => { const m = e.getScreenCTM(); return [e.x1, e.y1, e.x2, e.y2].map("
+        "(a, i) => a.baseVal.value * (i % 2 ? m.d : m.a) + (i % 2 ? m.f : m.e)); }")
+    page.mouse.click(x1 + (x2 - x1) / 4, y1 + (y2 - y1) / 4)
+
+
+def test_a_weight_clicked_in_any_view_is_highlighted_in_all_three(page):
+    m = model()
+    ref = reference.from_model(m, X, T)
+    labels = [v.label for v in autodiff.topological_order(nn.mse_loss(m(X), T))]
+    want = fmt(ref.weight_grads[1][1][0])
+    for how in ("edge", "cell", "graph"):
+        page.evaluate("window.explainer.select('W1[0][0]')")  # something else first
+        name = "W2[1][0]"
+        if how == "edge":
+            click_edge(page, name)
+        elif how == "cell":
+            page.click(f'#block-dW2 td[data-param="{name}"]')
+        else:
+            page.evaluate(f"window.explainer.keepInView({labels.index(name)})")
+            page.click(f"#v{labels.index(name)}")
+        selected_everywhere(page, name, labels.index(name))
+        assert page.inner_text("#sel-title") == f"dloss/dW2[1][0] = {want}"
+        assert page.inner_text("#sel-engine").endswith(want)
+        rows = page.locator("#sel-paths tr.path")
+        products = [float(rows.nth(r).locator("td").nth(2).inner_text()) for r in range(rows.count())]
+        assert rows.count() >= 1 and sum(products) == pytest.approx(ref.weight_grads[1][1][0], rel=1e-5)
+        assert page.inner_text("#sel-sum").endswith(f"= {want}")
+
+
+def test_hovering_dw2_shows_it_is_h1_times_delta2(page):
+    ref = reference.from_model(model(), X, T)
+    page.hover('#block-dW2 td[data-param="W2[2][1]"]')
+    h, d = ref.activations[0][2], ref.deltas[1][1]
+    assert page.inner_text("#hover") == f"dW2[2][1] = h1[2] \u00d7 delta2[1] = {fmt(h)} \u00d7 {fmt(d)} = {fmt(h * d)}"
+
+
+def test_node_text_is_at_least_12_px_at_1280_by_800(page):
+    sizes = page.evaluate("""() => [...document.querySelectorAll('#network text, #graph g.node text')].map(t => {
+        const size = parseFloat(t.getAttribute('font-size') || getComputedStyle(t).fontSize);
+        return size * t.getScreenCTM().a; })""")
+    assert len(sizes) > 40 and min(sizes) >= 12
+
+
+def test_the_graph_zooms_and_pans_and_keeps_the_selected_weight_in_view(page):
+    before = page.evaluate("window.explainer.panZoom.getZoom()")
+    page.click("#svg-pan-zoom-zoom-in")
+    assert page.evaluate("window.explainer.panZoom.getZoom()") > before
+    page.click('#block-W1 td[data-param="W1[1][2]"]')
+    frame = page.locator("#graph").bounding_box()
+    node = page.locator("#graph g.node.selected").bounding_box()
+    assert frame["x"] <= node["x"] and node["x"] + node["width"] <= frame["x"] + frame["width"]
+    assert frame["y"] <= node["y"] and node["y"] + node["height"] <= frame["y"] + frame["height"]
+
+
+def test_steps_go_forward_then_backward_highlighting_what_each_rule_reads_and_writes(page):
+    rules = [s["rule"] for s in explainer_data(model(), X, T)["steps"]]
+    assert page.locator("#block-dW2.pending").count() == 1  # not computed yet
+    seen = []
+    for k in range(1, len(rules)):
+        page.keyboard.press("ArrowRight")
+        seen.append(page.inner_text("#step-rule"))
+        phase = page.inner_text("#counter")
+        assert phase == f"step {k} of {len(rules) - 1} ({'forward' if k <= 3 else 'backward'})"
+        if seen[-1].startswith("dW2 ="):
+            assert page.locator("#block-dW2.writes, #block-db2.writes").count() == 2
+            assert page.locator("#block-h1.reads, #block-delta2.reads").count() == 2
+            assert page.locator("#block-dW2.pending").count() == 0
+            assert page.locator("#block-dW1.pending").count() == 1
+            assert page.inner_text("#step-shapes") == "shapes: (3) outer (2) = (3x2)"
+    assert seen == rules[1:]
+    page.keyboard.press("ArrowLeft")
+    assert page.inner_text("#step-rule") == rules[-2]
+    # play runs to the end by itself
+    page.select_option("#speed", "400")
+    page.keyboard.press("ArrowLeft")
+    page.click("#play")
+    page.wait_for_function(f"window.explainer.position() === {len(rules) - 1}", timeout=5000)
+    assert page.inner_text("#play").endswith("play")
