@@ -140,6 +140,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--diagnose", action="store_true", help="mark vanishing, exploding, saturated and dead units")
     p.set_defaults(run=_html)
 
+    p = sub.add_parser("explain", parents=[network], help="write the explainer page: network, matrices and graph linked",
+                       description="Write one offline HTML page showing the demo network three ways (neurons and edges, "
+                       "the weight matrices, the scalar graph), linked by the selected weight, with steps of one matrix rule.")
+    p.add_argument("--out", default="explainer.html", metavar="FILE", help="output file (default explainer.html)")
+    p.add_argument("--loss", choices=["mse", "sse"], default="mse", help="the loss (default mse, as the demo)")
+    p.set_defaults(run=_explain)
+
     add_mistakes_command(sub, parents=[network, formula])
     add_check_command(sub, parents=[network])  # it reads --expr and --set itself: a formula may follow them
     add_quiz_command(sub, parents=[network])
@@ -283,6 +290,17 @@ def _html(args: argparse.Namespace) -> int:
     root, model = _root(args, backward=False)
     start = _find(root, args.forward, "input", model) if args.forward else None
     page = autodiff.page_html(root, renderer=args.renderer, forward=start, diagnose=args.diagnose)
+    with _writing(args.out):
+        Path(args.out).write_text(page, encoding="utf-8")
+    print(f"wrote {fmt.printable(args.out)}")
+    return 0
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from .explainer import explainer_html
+
+    model = MLP(2, [3, 2], activation=args.activation, seed=args.seed)  # the demo network, as demo.build makes it
+    page = explainer_html(model, args.x, args.target, loss=args.loss, renderer=args.renderer)
     with _writing(args.out):
         Path(args.out).write_text(page, encoding="utf-8")
     print(f"wrote {fmt.printable(args.out)}")

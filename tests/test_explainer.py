@@ -244,3 +244,19 @@ def test_steps_go_forward_then_backward_highlighting_what_each_rule_reads_and_wr
     page.click("#play")
     page.wait_for_function(f"window.explainer.position() === {len(rules) - 1}", timeout=5000)
     assert page.inner_text("#play").endswith("play")
+
+
+def test_the_cli_writes_the_explainer_for_the_demo_network(tmp_path, capsys):
+    from nn import cli, demo
+
+    out = tmp_path / "explainer.html"
+    assert cli.main(["explain", "--out", str(out), "--seed", "1", "--x", "0.25", "2"]) == 0
+    assert capsys.readouterr().out.strip() == f"wrote {out}"
+    page = out.read_text(encoding="utf-8")
+    data = json.loads(re.search(r'id="explainer-data">(.*?)</script>', page, re.DOTALL).group(1))
+    net = demo.build(seed=1, x=[0.25, 2.0])
+    ref = reference.from_model(net.model, net.x, net.target)
+    assert data["params"]["W1[1][2]"]["grad"] == fmt(ref.weight_grads[0][1][2])
+    with pytest.raises(SystemExit) as info:
+        cli.main(["explain", "--loss", "l1"])
+    assert info.value.code == 2
