@@ -239,7 +239,8 @@ def steps(root: Value, *, leaves_hold: bool = True, apply: bool = False, record:
     Nothing changes ``.grad`` unless ``apply`` (then each step is written into the graph's
     ``.grad`` fields before it is yielded). ``record=False`` leaves ``contributions`` empty.
     """
-    order = backward_order(root)
+    walked = list(walk(root))
+    order = [v for v, _ in walked]
     last = len(order) - 1
     position = {id(v): i for i, v in enumerate(order)}
     leaf = [not v._edges for v in order]
@@ -258,7 +259,7 @@ def steps(root: Value, *, leaves_hold: bool = True, apply: bool = False, record:
             if v._edges:
                 v.grad = 0.0
         root.grad = grads[0]
-    for i, v in enumerate(order):
+    for i, (v, edges) in enumerate(walked):
         g = grads[i]
         given = None
         if i in hooked:
@@ -273,8 +274,7 @@ def steps(root: Value, *, leaves_hold: bool = True, apply: bool = False, record:
         if anomaly:
             _check_grad(v, g)
         contributions = []
-        pairs = iter(v._edges)
-        for k, (p, local) in enumerate(zip(pairs, pairs)):
+        for k, (p, local) in enumerate(edges):
             amount = fast.through(v, local, g)
             if anomaly and (math.isnan(amount) or math.isinf(amount)):
                 raise _bad_edge(v, p, local, g, amount)

@@ -197,5 +197,5 @@ def demo_comparison(net: Any) -> str:
     for layer in report.layers:
         r, c = layer.torch_shape
         lines.append(f"torch Linear for {layer.name}: weight.grad ({r}x{c}), rows = destination neuron:")
-        lines += ["  " + "".join(f"{v:>14.6g}" for v in row) for row in layer.torch]
+        lines += ["  " + "".join(f"{fmt.number(v):>14}" for v in row) for row in layer.torch]
     return "\n".join(lines)
