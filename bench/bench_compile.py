@@ -1,7 +1,7 @@
 """Compiled replay vs eager vs micrograd: training a 2-16-16-1 MLP on 100 moons-style points.
 
 One step = forward on every point, mean squared error, zero_grad, backward, SGD update. Measured
-side by side in one process: one step from a clean heap (median of 9), our eager and compiled
+side by side in one process: one step from a clean heap (median of 5), our eager and compiled
 100-step training runs (which must end with the same weights), and the time to compile against
 one eager step. The same steps in a loop, micrograd's included: ``bench_loop.py``.
 
@@ -20,12 +20,23 @@ sys.path.append(str(Path(__file__).resolve().parent.parent))  # after PYTHONPATH
 
 import micrograd.nn as mgnn  # noqa: E402
 from bench_nn import moons, step_micrograd, step_ours  # noqa: E402
-from harness import SPREAD_HEADER, clock, machine, median, spread_row, target, timings  # noqa: E402
+from harness import (  # noqa: E402
+    SPREAD_HEADER,
+    clock,
+    machine,
+    median,
+    spread_row,
+    target,
+    timings,
+    warm_backward,
+)
+from micrograd.engine import Value as mgValue  # noqa: E402
 
+import autodiff  # noqa: E402
 import nn  # noqa: E402
 
 STEPS = 100
-REPEAT = 9  # median of 9 for every side
+REPEAT = 5  # median of 5 for every side
 LR = 0.05
 
 
@@ -62,6 +73,8 @@ def main() -> None:
     compile_time = time.perf_counter() - start
     rows_X, rows_Y = X, [[y] for y in Y]
 
+    warm_backward(autodiff.Value)  # see harness.warm_backward
+    warm_backward(mgValue)
     print(f"median of {REPEAT} steps, each from a clean heap (min-max)")
     print(SPREAD_HEADER)
     lines = []

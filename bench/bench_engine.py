@@ -24,6 +24,7 @@ from harness import (  # noqa: E402
     target,
     timings,
     traced_bytes,
+    warm_backward,
 )
 
 import autodiff as ad  # noqa: E402
@@ -31,12 +32,12 @@ import autodiff as ad  # noqa: E402
 CHAINS, STEPS = 500, 67  # 3 nodes a step: ~100,000 nodes
 
 
-def build(V):
+def build(V, chains: int = CHAINS, steps: int = STEPS):
     w, b = V(0.9), V(0.01)
     ends = []
-    for c in range(CHAINS):
+    for c in range(chains):
         x = V(0.5 + c * 1e-4)
-        for _ in range(STEPS):
+        for _ in range(steps):
             x = (x * w + b).relu()
         ends.append(x)
     while len(ends) > 1:
@@ -57,14 +58,15 @@ def main() -> None:
     lines = []
     for gc_on in (True, False):
         tag = "gc on" if gc_on else "gc off"
-        t_ours = timings(lambda: build(ad.Value), gc_enabled=gc_on)
-        t_mg = timings(lambda: build(mg.Value), gc_enabled=gc_on)
+        t_ours = timings(lambda: build(ad.Value), gc_enabled=gc_on, warmup=1)
+        t_mg = timings(lambda: build(mg.Value), gc_enabled=gc_on, warmup=1)
         print(spread_row(f"construction ({tag})", t_ours, t_mg))
-        # First backward on a freshly built graph (what a training step does). CPython 3.11
-        # specialises a function's bytecode only after it has been called about 8 times, and
-        # backward runs once per graph: warm both sides up past that, as a training loop does.
-        b_ours = timings(lambda r: r.backward(), setup=lambda: build(ad.Value), gc_enabled=gc_on, warmup=8)
-        b_mg = timings(lambda r: r.backward(), setup=lambda: build(mg.Value), gc_enabled=gc_on, warmup=8)
+        # First backward on a freshly built graph (what a training step does), past the calls
+        # that CPython 3.11 runs unspecialised (see harness.warm_backward), as a training loop is.
+        warm_backward(ad.Value)
+        warm_backward(mg.Value)
+        b_ours = timings(lambda r: r.backward(), setup=lambda: build(ad.Value), gc_enabled=gc_on, warmup=1)
+        b_mg = timings(lambda r: r.backward(), setup=lambda: build(mg.Value), gc_enabled=gc_on, warmup=1)
         print(spread_row(f"backward alone, first call ({tag})", b_ours, b_mg))
         # ... and again on the same graph (gradient accumulation, re-stepping a debugger).
         ours_root, mg_root = build(ad.Value), build(mg.Value)

@@ -8,8 +8,9 @@ when its own thresholds say so, and ``gc.callbacks`` time each collection, so ea
 its time per step and the share of it spent in the cyclic collector.
 
 Sides: this project eager, this project through ``nn.compile_step``, and micrograd; with the
-collector on, then off (with it off, one collection ends each block, inside the clock: see
-:func:`blocks`). ``--torch`` imports torch first, as a notebook that also uses
+collector on, then off (with it off, micrograd's blocks end with one collection, inside the
+clock, and ours do not: see :func:`blocks`; the ratio without micrograd's collection is printed
+too). ``--torch`` imports torch first, as a notebook that also uses
 PyTorch does: its modules make the heap that every full collection walks several times larger.
 
     python bench/bench_loop.py
@@ -37,23 +38,25 @@ import nn  # noqa: E402
 from nn import moons  # noqa: E402
 
 LR = 0.05
-# (steps per block, timed blocks) for each side and collector setting. One warm-up block runs
-# first, untimed. micrograd takes 1 to 4 s a step in a loop with the collector on (its graphs
-# pile up between full collections), hence its shorter blocks there.
+# (steps per block, timed blocks, untimed warm-up steps before them) by side and collector
+# setting. micrograd takes 1 to 4 s a step in a loop with the collector on (its graphs pile up
+# between full collections), hence its short blocks there.
 PLAN = {
-    ("autodiff eager", True): (20, 5), ("autodiff compiled", True): (20, 5), ("micrograd", True): (3, 3),
-    ("autodiff eager", False): (20, 5), ("autodiff compiled", False): (20, 5), ("micrograd", False): (10, 3),
+    ("autodiff eager", True): (20, 3, 10), ("autodiff compiled", True): (20, 3, 10), ("micrograd", True): (2, 3, 1),
+    ("autodiff eager", False): (20, 3, 10), ("autodiff compiled", False): (20, 3, 10), ("micrograd", False): (6, 3, 1),
 }
+COLLECTS = {"autodiff eager": False, "autodiff compiled": False, "micrograd": True}  # with the collector off
 
 
-def blocks(step, steps: int, count: int, gc_on: bool) -> list[tuple[float, float, list[int]]]:
-    """``count`` timed blocks of ``steps`` consecutive steps, after one untimed block.
+def blocks(step, steps: int, count: int, warm: int, gc_on: bool, collects: bool) -> list[tuple[float, float, list[int]]]:
+    """``count`` timed blocks of ``steps`` consecutive steps, after ``warm`` untimed steps.
 
     Each block gives (seconds per step, share of the time in the collector, collections per
-    generation in the block). With the collector off, it runs once at the end of each block,
-    inside the clock, on every side: a loop that turns the collector off must still collect now
-    and then, or micrograd's graphs (held by their reference cycles) are never freed; ours are
-    freed by reference counting inside the steps, and cost the collection only its walk.
+    generation in the block). With the collector off and ``collects``, the block ends with one
+    collection inside the clock: a loop that runs micrograd with the collector off must collect
+    now and then, or its graphs (held by their reference cycles) are never freed. Ours are freed
+    by reference counting inside the steps, so a loop of ours with the collector off never has
+    to collect, and does not here.
     """
     gc.collect()
     was = gc.isenabled()
@@ -62,16 +65,17 @@ def blocks(step, steps: int, count: int, gc_on: bool) -> list[tuple[float, float
     loss = None
     try:
         with GcClock() as collector:
-            for i in range(count + 1):
+            for _ in range(warm):
+                loss = step()
+            for _ in range(count):
                 collector.reset()
                 start = clock()
                 for _ in range(steps):
                     loss = step()
-                if not gc_on:
+                if collects and not gc_on:
                     gc.collect()
                 elapsed = clock() - start
-                if i:
-                    results.append((elapsed / steps, collector.seconds / elapsed, list(collector.collections)))
+                results.append((elapsed / steps, collector.seconds / elapsed, list(collector.collections)))
     finally:
         (gc.enable if was else gc.disable)()
     del loss
@@ -99,23 +103,30 @@ def main() -> None:
     print("collections per step by generation (0/1/2), median block\n")
     print(f"{'side':<20} {'collector':<10} {'steps':>9} {'ms per step':>24} {'gc share':>16} {'collections/step':>20}")
     per_step: dict[tuple[str, bool], float] = {}
+    gc_share: dict[tuple[str, bool], float] = {}
     for gc_on in (True, False):
         tag = "gc on" if gc_on else "gc off"
         for name, step in steps.items():
-            n, count = PLAN[name, gc_on]
-            got = blocks(step, n, count, gc_on)
+            n, count, warm = PLAN[name, gc_on]
+            got = blocks(step, n, count, warm, gc_on, COLLECTS[name])
             times = [t for t, _, _ in got]
             shares = [s for _, s, _ in got]
             mid = sorted(got)[len(got) // 2][2]
             per_step[name, gc_on] = median(times)
+            gc_share[name, gc_on] = median(shares)
             print(f"{name:<20} {tag:<10} {f'{count}x{n}':>9} {median(times) * 1e3:>9.2f} "
                   f"({min(times) * 1e3:.1f}-{max(times) * 1e3:.1f}) {median(shares):>7.0%} "
                   f"({min(shares):.0%}-{max(shares):.0%}) {'/'.join(f'{c / n:.1f}' for c in mid):>20}")
     print()
+    off = per_step["micrograd", False] * (1 - gc_share["micrograd", False])
+    print(f"with the collector off, micrograd's steps without its block-end collection: {off * 1e3:.1f} ms, "
+          f"{off / per_step['autodiff eager', False]:.2f}x ours (no target: its graphs would never be freed)\n")
     for gc_on in (True, False):
         tag = f"{'gc on' if gc_on else 'gc off'}, {heap}"
         mg = per_step["micrograd", gc_on]
         print(target(f"training step in a loop, {tag}", mg / per_step["autodiff eager", gc_on], 3))
+        if gc_on:
+            print(f"share of an eager step in the collector, {tag}: {gc_share['autodiff eager', True]:.0%}")
         print(target(f"compiled step in a loop, {tag}", mg / per_step["autodiff compiled", gc_on], 50))
 
 

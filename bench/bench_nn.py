@@ -16,9 +16,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.append(str(Path(__file__).resolve().parent.parent))  # after PYTHONPATH: an engine copy there wins
 
 import micrograd.nn as mgnn  # noqa: E402
-from harness import SPREAD_HEADER, machine, median, spread_row, target, timings  # noqa: E402
+from harness import (  # noqa: E402
+    SPREAD_HEADER,
+    machine,
+    median,
+    spread_row,
+    target,
+    timings,
+    warm_backward,
+)
+from micrograd.engine import Value as mgValue  # noqa: E402
 
 import nn  # noqa: E402
+from autodiff import Value  # noqa: E402
 from nn import moons  # noqa: E402
 
 POINTS = 100
@@ -58,6 +68,8 @@ def main() -> None:
     print(f"workload: one training step of a 2-16-16-1 MLP on {POINTS} points, median of {REPEAT}\n")
     print(SPREAD_HEADER)
     lines = []
+    warm_backward(Value)  # see harness.warm_backward
+    warm_backward(mgValue)
     for gc_on in (True, False):
         tag = "gc on" if gc_on else "gc off"
         t_ours = timings(lambda: step_ours(ours, X, Y), repeat=REPEAT, gc_enabled=gc_on)

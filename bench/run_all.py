@@ -1,7 +1,7 @@
 """Every benchmark, each run several times in a fresh process, and whether each target held in every run.
 
-    python bench/run_all.py              # 3 passes over every benchmark (about 15 minutes)
-    python bench/run_all.py --runs 1     # one pass (about 5 minutes)
+    python bench/run_all.py              # 3 passes over every benchmark (15 to 20 minutes)
+    python bench/run_all.py --runs 1     # one pass (5 to 6 minutes on a shared 2-core machine)
     python bench/run_all.py --only dag loop
 
 Each pass runs every benchmark once, in its own process, one after the other (passes rather
@@ -30,6 +30,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "compile": [str(HERE / "bench_compile.py")],
     "loop": [str(HERE / "bench_loop.py")],
     "loop-torch": [str(HERE / "bench_loop.py"), "--torch"],
+    "lift": [str(HERE / "bench_lift.py"), "--blocks", "20"],
     "render": [str(HERE / "bench_render.py")],
 }
 ONCE = {"render"}
@@ -42,7 +43,7 @@ def run(name: str) -> tuple[list[tuple[str, float, str, float, bool]], float]:
     """Run one benchmark in a fresh process, echoing its output; its target lines and its duration."""
     print(f"\n===== {name}: {' '.join(Path(a).name if a.endswith('.py') else a for a in BENCHMARKS[name])}", flush=True)
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, *BENCHMARKS[name]], stdout=subprocess.PIPE, text=True, bufsize=1)
+    proc = subprocess.Popen([sys.executable, "-u", *BENCHMARKS[name]], stdout=subprocess.PIPE, text=True, bufsize=1)
     found = []
     assert proc.stdout is not None
     for line in proc.stdout:
