@@ -271,15 +271,14 @@ def explainer_html(model: MLP, x: Sequence[float], target: Sequence[float], loss
 <button id="next" type="button" title="next step (right arrow)">next &#9654;</button>
 <label>speed <select id="speed"><option value="2000">slow</option><option value="1000" selected>normal</option><option value="400">fast</option></select></label>
 <span id="counter"></span>
+<div id="step"><b id="step-title"></b> <span id="step-rule" class="rule"></span> <span id="step-shapes" class="shapes"></span></div>
 </header>
 <main>
 <section id="network-view"><h2>The network</h2><div id="network"></div>
 <p class="hint">Edge colour: sign of the weight's gradient (blue +, red &#8722;); width: its size. Click an edge.</p></section>
 <section id="matrices-view"><h2>The matrices</h2><div id="matrices"></div></section>
 <aside id="panel">
-<h2 id="step-title"></h2>
-<p id="step-rule" class="rule"></p>
-<p id="step-shapes" class="shapes"></p>
+<h2>This step's numbers</h2>
 <ul id="step-lines"></ul>
 <p id="hover" class="rule"></p>
 <h2 id="sel-title">Click a weight: an edge, a matrix cell or a W node of the graph</h2>

@@ -260,3 +260,21 @@ def test_the_cli_writes_the_explainer_for_the_demo_network(tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
         cli.main(["explain", "--loss", "l1"])
     assert info.value.code == 2
+
+
+def test_the_graph_node_a_step_computes_is_inside_the_graph_frame_after_every_step(page):
+    m = model()
+    labels = [v.label for v in autodiff.topological_order(nn.mse_loss(m(X), T))]
+    # the first scalar each step's rule writes, by its label in the graph (delta is dloss/dz)
+    first = ["x[0]", "z1[0]", "h1[0]", "y[0]", "y[0]", "W2[0][0]", "z1[0]", "W1[0][0]"]
+
+    def inside(label):
+        frame = page.locator("#graph").bounding_box()
+        node = page.locator(f"#v{labels.index(label)}").bounding_box()
+        return (frame["x"] <= node["x"] and node["x"] + node["width"] <= frame["x"] + frame["width"]
+                and frame["y"] <= node["y"] and node["y"] + node["height"] <= frame["y"] + frame["height"])
+
+    assert inside(first[0])
+    for label in first[1:]:
+        page.click("#next")
+        assert inside(label), label

@@ -164,22 +164,27 @@
     readable();
   }
   // Zoom until all node text is at least 13 px on screen (the whole graph at once would be too small
-  // to read), then show the loss: the start of backprop.
+  // to read); each step then pans to what it computes.
   function readable() {
     var smallest = Infinity;
     graphSvg.querySelectorAll('g.node text').forEach(function (t) {
       smallest = Math.min(smallest, parseFloat(t.getAttribute('font-size')) * t.getScreenCTM().a);
     });
     if (smallest > 0 && smallest < 13) panZoom.zoomBy(13 / smallest);
-    keepInView(data.loss.node);
   }
-  // Pan the graph so that node i sits in the middle of its frame (zoom unchanged).
+  // Pan the graph so that node i sits in the middle of its frame (zoom unchanged). svg-pan-zoom
+  // redraws on the next animation frame, so the drawing on screen may be a move behind: the node is
+  // placed from its position inside the pan-zoom viewport and the library's own zoom, not the screen.
   function keepInView(i) {
-    var node = document.getElementById('v' + i);
-    if (!node || !panZoom) return;
-    var box = node.getBoundingClientRect(), frame = document.getElementById('graph').getBoundingClientRect();
-    panZoom.panBy({x: frame.left + frame.width / 2 - (box.left + box.width / 2),
-                   y: frame.top + frame.height / 2 - (box.top + box.height / 2)});
+    var node = document.getElementById('v' + i), viewport = graphSvg.querySelector('.svg-pan-zoom_viewport');
+    if (!node || !panZoom || !viewport) return;
+    var box = node.getBBox(), inViewport = viewport.getScreenCTM().inverse().multiply(node.getScreenCTM());
+    var centre = graphSvg.createSVGPoint();
+    centre.x = box.x + box.width / 2;
+    centre.y = box.y + box.height / 2;
+    centre = centre.matrixTransform(inViewport);
+    var sizes = panZoom.getSizes(), zoom = sizes.realZoom;
+    panZoom.pan({x: sizes.width / 2 - centre.x * zoom, y: sizes.height / 2 - centre.y * zoom});
   }
 
   // -- selection: one weight, highlighted everywhere, its gradient as the sum over paths ---------
@@ -222,9 +227,12 @@
     }
     s.reads.forEach(function (b) { (byBlock[b] || []).forEach(function (e) { e.classList.add('reads'); }); });
     s.writes.forEach(function (b) { (byBlock[b] || []).forEach(function (e) { e.classList.remove('reads'); e.classList.add('writes'); }); });
-    document.getElementById('step-title').textContent = position === 0 ? 'Before the forward pass' : 'Step ' + position + ' (' + s.phase + ')';
+    document.getElementById('step-title').textContent = position === 0 ? 'Before the forward pass:' : 'Step ' + position + ':';
     document.getElementById('step-rule').textContent = s.rule;
     document.getElementById('step-shapes').textContent = s.shapes ? 'shapes: ' + s.shapes : '';
+    // the graph follows the step: the first node it writes (before any, the first input) comes into view
+    var written = (s.writes.length ? data.blocks[s.writes[0]] : data.blocks.x) || [];
+    if (written.length) keepInView(written[0]);
     var list = document.getElementById('step-lines');
     list.textContent = '';
     s.lines.forEach(function (line) { list.appendChild(el('li', {}, line)); });
