@@ -144,9 +144,28 @@ def explainer_data(model: MLP, x: Sequence[float], target: Sequence[float], loss
         for j, b in enumerate(bs):
             params[b.label] = _param(root, b, grads[id(b)], node[id(b)], f"b{n}", None, j,
                                      None, (f"{dname}[{j}]", grads[id(z[j])]))
+        num = fmt.number
+        # each z written out: z1[j] = x[0]·W1[0][j] + x[1]·W1[1][j] + b1[j], then with the numbers
+        z_lines = [f"{fmt.name(z[j])} = " + " + ".join(f"{fmt.name(a)}\u00b7{W[i][j].label}" for i, a in enumerate(a_in))
+                   + f" + {bs[j].label} = " + " + ".join(f"{num(a.data)}\u00b7{num(W[i][j].data)}" for i, a in enumerate(a_in))
+                   + f" + {num(bs[j].data)} = {num(z[j].data)}" for j in range(layer.nout)]
+        # the delta one layer down: (W . delta)[i] times the activation's slope there, which is the
+        # engine's local derivative dh/dz of that edge (1 below a linear layer)
+        back_lines = []
+        if n > 1:
+            below = model.layers[n - 2]
+            for i, a in enumerate(a_in):
+                back = sum(W[i][k].data * grads[id(z[k])] for k in range(layer.nout))
+                slope = a.locals[0] if below.activation != "linear" else 1.0
+                back_lines.append(
+                    f"delta{n - 1}[{i}] = ("
+                    + " + ".join(f"{W[i][k].label}\u00b7{dname}[{k}]" for k in range(layer.nout))
+                    + f") \u00d7 {below.activation}'({fmt.name(zs[n - 2][i])}) = ("
+                    + " + ".join(f"{num(W[i][k].data)}\u00b7{num(grads[id(z[k])])}" for k in range(layer.nout))
+                    + f") \u00d7 {num(slope)} = {num(back)} \u00d7 {num(slope)} = {num(grads[id(zs[n - 2][i])])}")
         layers.append({"index": n, "activation": layer.activation, "input": names[n - 1], "z": zname,
                        "output": names[n], "delta": dname, "W": f"W{n}", "b": f"b{n}",
-                       "nin": layer.nin, "nout": layer.nout})
+                       "nin": layer.nin, "nout": layer.nout, "zLines": z_lines, "backLines": back_lines})
     return {
         "sizes": model.sizes,
         "loss": {"kind": loss, "value": _num(root.data), "node": node[id(root)]},
@@ -190,8 +209,7 @@ def _steps(layers: list[dict[str, Any]], vectors: dict[str, Any], matrices: dict
         z, a = L["z"], L["output"]
         steps.append({"phase": "forward", "rule": f"{z} = {L['input']} . W{n} + b{n}",
                       "shapes": f"{_shape(n_in)} . {_shape(n_in, n_out)} + {_shape(n_out)} = {_shape(n_out)}",
-                      "reads": [L["input"], f"W{n}", f"b{n}"], "writes": [z],
-                      "lines": [f"{lab} = {t['t']}" for lab, t in zip(vectors[z]["labels"], vectors[z]["values"])]})
+                      "reads": [L["input"], f"W{n}", f"b{n}"], "writes": [z], "lines": L["zLines"]})
         if z != a:
             steps.append({"phase": "forward", "rule": f"{a} = {L['activation']}({z})",
                           "shapes": f"{_shape(n_out)} elementwise = {_shape(n_out)}", "reads": [z], "writes": [a],
@@ -214,13 +232,12 @@ def _steps(layers: list[dict[str, Any]], vectors: dict[str, Any], matrices: dict
                                 for r, row in zip(dW["rows"], dW["values"])]})
         if n > 1:
             below = layers[n - 2]
-            d = vectors[below["delta"]]
             steps.append({"phase": "backward",
                           "rule": f"{below['delta']} = (W{n} . {L['delta']}) * {below['activation']}'({below['z']})",
                           "shapes": f"{_shape(n_in, n_out)} . {_shape(n_out)} = {_shape(n_in)}, "
                                     f"times {_shape(n_in)} elementwise = {_shape(n_in)}",
                           "reads": [f"W{n}", L["delta"], below["z"]], "writes": [below["delta"]],
-                          "lines": [f"{lab} = {t['t']}" for lab, t in zip(d["labels"], d["values"])]})
+                          "lines": L["backLines"]})
     return steps
 
 

@@ -278,3 +278,29 @@ def test_the_graph_node_a_step_computes_is_inside_the_graph_frame_after_every_st
     for label in first[1:]:
         page.click("#next")
         assert inside(label), label
+
+
+def test_the_layer_steps_write_each_entry_out_with_the_textbook_numbers():
+    m = model()
+    d = explainer_data(m, X, T)
+    ref = reference.from_model(m, X, T)
+    steps = {s["rule"].split(" =")[0]: s for s in d["steps"]}
+    W2 = [[w.data for w in row] for row in m.layers[1].weights]
+    back = reference.matvec(W2, ref.deltas[1])  # W2 . delta2: a 3-vector
+    for i, line in enumerate(steps["delta1"]["lines"]):
+        assert line.startswith(f"delta1[{i}] = (W2[{i}][0]\u00b7delta2[0] + W2[{i}][1]\u00b7delta2[1]) \u00d7 tanh'(z1[{i}])")
+        summed, slope, result = re.search(r"= (\S+) \u00d7 (\S+) = (\S+)$", line).groups()
+        assert float(summed) == pytest.approx(back[i], rel=1e-5)
+        assert float(slope) == pytest.approx(1 - ref.activations[0][i] ** 2, rel=1e-5)
+        assert float(result) == pytest.approx(ref.deltas[0][i], rel=1e-5)
+    for j, line in enumerate(steps["z1"]["lines"]):
+        assert line.startswith(f"z1[{j}] = x[0]\u00b7W1[0][{j}] + x[1]\u00b7W1[1][{j}] + b1[{j}] = ")
+        assert float(line.rsplit("= ", 1)[1]) == pytest.approx(ref.pre_activations[0][j], rel=1e-5)
+
+
+def test_a_nan_weight_still_makes_a_page_that_says_nan():
+    m = model()
+    m.layers[1].weights[0][0].data = float("nan")
+    d = explainer_data(m, X, T)
+    assert d["vectors"]["y"]["values"][0] == {"t": "nan", "v": None}
+    assert "nan" in explainer_html(m, X, T)
