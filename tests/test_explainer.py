@@ -304,3 +304,31 @@ def test_a_nan_weight_still_makes_a_page_that_says_nan():
     d = explainer_data(m, X, T)
     assert d["vectors"]["y"]["values"][0] == {"t": "nan", "v": None}
     assert "nan" in explainer_html(m, X, T)
+
+
+def test_a_deeper_network_gets_the_same_linked_views(browser, tmp_path):
+    m = nn.MLP(3, [4, 3, 1], seed=2)
+    x, t = [0.1, -0.4, 0.9], [0.5]
+    path = tmp_path / "deep.html"
+    path.write_text(explainer_html(m, x, t, loss="sse"), encoding="utf-8")
+    labels = [v.label for v in autodiff.topological_order(nn.sse_loss(m(x), t))]
+    ref = reference.from_model(m, x, t, loss="sse")
+    page = browser.new_page()
+    problems = []
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
+    page.goto(path.as_uri())
+    page.click('#block-dW2 td[data-param="W2[3][1]"]')
+    assert page.locator("#network line.net-edge.selected").evaluate_all("es => es.map(e => e.dataset.param)") == ["W2[3][1]"]
+    assert page.locator("#graph g.node.selected").evaluate_all("es => es.map(e => e.id)") == [f"v{labels.index('W2[3][1]')}"]
+    assert page.inner_text("#sel-engine").endswith(fmt(ref.weight_grads[1][3][1]))
+    # forward through three layers, then back: h1, h2 and y appear in order
+    rules = []
+    for _ in range(11):
+        page.click("#next")
+        rules.append(page.inner_text("#step-rule"))
+    assert rules[:6] == ["z1 = x . W1 + b1", "h1 = tanh(z1)", "z2 = h1 . W2 + b2", "h2 = tanh(z2)",
+                         "y = h2 . W3 + b3", "delta3 = dloss/dy: dloss/dy = y - t"]
+    assert rules[-1] == "dW1 = outer(x, delta1), db1 = delta1"
+    assert problems == []
+    page.close()

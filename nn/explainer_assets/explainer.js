@@ -34,8 +34,12 @@
 
   // -- (a) the network: columns of circles, inputs on the left, neurons in index order ----------
   function drawNetwork() {
-    var sizes = data.sizes, colGap = 125, rowGap = 78, r = 24, top = 40, left = 50;
-    var tallest = Math.max.apply(null, sizes);
+    // sized to fit the column (330 px) and about 640 px of height; a big layer gets smaller circles
+    // and no numbers under them (they would overlap)
+    var sizes = data.sizes, tallest = Math.max.apply(null, sizes), left = 50, top = 40;
+    var colGap = Math.min(125, (330 - 2 * left) / Math.max(1, sizes.length - 1));
+    var rowGap = Math.min(78, 600 / Math.max(1, tallest - 1)), r = Math.min(24, rowGap * 0.42);
+    var numbers = rowGap >= 60;
     var width = left * 2 + colGap * (sizes.length - 1), height = top + rowGap * (tallest - 1) + 60;
     var svg = svgEl('svg', {width: width, height: height, viewBox: '0 0 ' + width + ' ' + height, id: 'network-svg'});
     var names = ['x'].concat(data.layers.map(function (L) { return L.output; }));
@@ -68,7 +72,8 @@
         var p = pos(c, i), g = svgEl('g', {'class': 'neuron', 'data-block': names[c]});
         g.appendChild(svgEl('circle', {cx: p[0], cy: p[1], r: r}));
         g.appendChild(svgEl('text', {x: p[0], y: p[1] + 4, 'text-anchor': 'middle'}, vec.labels[i]));
-        g.appendChild(svgEl('text', {x: p[0], y: p[1] + r + 15, 'text-anchor': 'middle'}, vec.values[i].t));
+        if (numbers) g.appendChild(svgEl('text', {x: p[0], y: p[1] + r + 15, 'text-anchor': 'middle'}, vec.values[i].t));
+        else g.appendChild(svgEl('title', {}, vec.labels[i] + ' = ' + vec.values[i].t));
         svg.appendChild(g);
         remember(byBlock, names[c], g);
         // a neuron's z and delta live in the same circle
@@ -160,7 +165,7 @@
     graphSvg.removeAttribute('width');
     graphSvg.removeAttribute('height');
     panZoom = svgPanZoom(graphSvg, {controlIconsEnabled: true, fit: true, center: true, dblClickZoomEnabled: false,
-                                    minZoom: 0.2, maxZoom: 20});
+                                    minZoom: 0.2, maxZoom: 500});
     readable();
   }
   // Zoom until all node text is at least 13 px on screen (the whole graph at once would be too small
