@@ -51,7 +51,7 @@ from __future__ import annotations
 import ast
 import re
 from itertools import chain
-from typing import Any, Callable, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
 
 try:
     import numpy as np
@@ -66,6 +66,9 @@ from .state import current as _switches
 from .value import Value, _real
 
 __all__ = ["LiftedProgram", "Equation"]
+
+if TYPE_CHECKING:
+    from .render import Graph
 
 _compile = compile  # the builtin (this module has no compile of its own, but reads like compile.py)
 
@@ -1546,6 +1549,31 @@ class LiftedProgram(Program):
             lines += [f"  {eq}", f"       {eq.shapes(batch)}"]
         return "\n".join(lines)
 
+    def draw(self, **options: Any) -> "Graph":
+        """The lifted program drawn: a node per array, an op node per forward equation, each edge
+        labelled with the shape of the array it carries (``100x2``, ``2x3``; ``N`` rows per sample
+        when ``batch`` is not given, as :meth:`equations` writes them).
+
+        Options: ``batch`` (the number of samples the shapes are written for), ``rankdir`` and
+        ``renderer`` (as :func:`autodiff.draw`'s). Inputs and parameters are drawn as leaves, once
+        each, the arrays holding an output as roots. A program with nothing lifted draws its traced
+        scalar graph (:meth:`~autodiff.compile.Program.draw`, which takes that drawing's options).
+
+        >>> import autodiff
+        >>> from autodiff import Value
+        >>> w = [Value(0.5, label="w[0]"), Value(-1.5, label="w[1]")]
+        >>> prog = autodiff.compile(lambda xs: (w[0] * xs[0] + w[1] * xs[1]).tanh(), 2, lift=True)
+        >>> source = prog.draw(batch=100).source
+        >>> 'label="100x2"' in source and 'label="2x1"' in source and 'label=tanh' in source
+        True
+        """
+        if not self.lifted:
+            return super().draw(**options)
+        unknown = sorted(set(options) - {"batch", "rankdir", "renderer"})
+        if unknown:
+            raise TypeError(f"a lifted program's draw takes batch, rankdir and renderer, not {', '.join(unknown)}")
+        return _draw_lifted(self, **options)
+
     def __str__(self) -> str:
         return self.equations()
 
@@ -1553,6 +1581,99 @@ class LiftedProgram(Program):
         arrays = len(self.forward_equations)
         return (f"<autodiff.LiftedProgram: {len(self.inputs)} inputs, {len(self.params)} params, "
                 f"{len(self.instructions)} scalar instructions in {arrays} array equations>")
+
+
+def _op_label(writer: _Writer, a: _Array) -> str:
+    """What an array's op node says: ``@ +`` for a layer's affine map, else the rule's op."""
+    if a.kind == "affine":
+        return "@ +" if len(a.operands) > 2 and any(o is not None for o in a.operands[2:]) else "@"
+    if a.kind == "rowsum" or writer._summed_columns(a) is not None:
+        return "sum axis=1"
+    return str(a.op) if a.arg is None else f"{a.op} {fmt.number(a.arg)}"
+
+
+def _draw_lifted(prog: LiftedProgram, batch: Optional[int] = None, rankdir: str = "LR",
+                 renderer: Optional[str] = None) -> "Graph":
+    """:meth:`LiftedProgram.draw`: DOT built as :mod:`autodiff.render` builds it, labels through
+    its ``label_text``, node styles its own (leaves, roots)."""
+    import graphviz
+
+    from .render import Graph
+    from .render.draw import _CLUSTER, _LEAF, _PLAIN, _RANKDIRS, _ROOT
+    from .render.escape import label_text
+
+    if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
+        raise ValueError(f"batch must be a positive int (the number of samples the shapes are for), not {batch!r}")
+    if rankdir not in _RANKDIRS:
+        raise ValueError(f"rankdir must be one of {', '.join(_RANKDIRS)}, not {rankdir!r}")
+    writer = prog._writer
+    dot = graphviz.Digraph(
+        "lifted",
+        graph_attr={"rankdir": rankdir, "fontname": "Helvetica", "nodesep": "0.25", "ranksep": "0.35"},
+        node_attr={"fontname": "Helvetica", "fontsize": "11"},
+        edge_attr={"arrowsize": "0.6", "fontname": "Helvetica", "fontsize": "9"},
+    )
+    outputs = {id(prog._lifter.home[o][0]) for o in writer.g.outputs}
+    box = {"shape": "box", "style": "rounded,filled"}
+    leaves: dict[str, str] = {}  # a leaf's name -> its node: an input or parameter read twice is one node
+
+    def leaf(name: str) -> str:
+        if name not in leaves:
+            leaves[name] = f"l{len(leaves)}"
+            dot.node(leaves[name], label=label_text(name), fillcolor=_LEAF, **box)
+        return leaves[name]
+
+    def shape(rows: int, cols: int, batched: bool, vector: bool = False) -> str:
+        # a shared row broadcast over the samples is a vector, written ``(3)`` in the equations
+        return str(cols) if vector else f"{_dims(rows, batched, batch)}x{cols}"
+
+    def source_node(a: _Array) -> str:
+        return leaf(a.name) if a.kind == "input" else f"a{a.index}"
+
+    equations = {eq.name: eq for eq in prog.forward_equations}
+    with dot.subgraph(name="cluster_forward") as sub:
+        sub.attr(label=label_text("forward"), style="rounded,dashed", color=_CLUSTER, fontcolor="#475569", fontsize="10")
+        for a in writer.arrays:
+            if a.kind == "input":
+                continue
+            fill = _ROOT if id(a) in outputs else _PLAIN
+            sub.node(f"a{a.index}", label=label_text(a.name), fillcolor=fill, **box,
+                     **({"penwidth": "2"} if id(a) in outputs else {}))
+            eq = equations.get(a.name)
+            sub.node(f"q{a.index}", label=label_text(_op_label(writer, a)), shape="circle", width="0.3",
+                     height="0.3", margin="0.02", fontsize="10", tooltip=label_text(str(eq) if eq else a.name))
+            dot.edge(f"q{a.index}", f"a{a.index}", label=label_text(shape(a.rows, a.cols, a.batched)))
+    for a in writer.arrays:
+        if a.kind == "input":
+            continue
+        summed = writer._summed_columns(a)
+        if summed is not None:  # sum(P, axis=1) over P's columns: one edge carrying all of P
+            dot.edge(source_node(summed), f"q{a.index}", label=label_text(shape(summed.rows, summed.cols, summed.batched)))
+            continue
+        for n, o in enumerate(a.operands):
+            if o is None:
+                continue
+            cols = 1 if o.mode == "column" else o.cols
+            label = label_text(shape(o.rows, cols, o.batched, vector=not o.batched and not o.matrix and o.rows == 1))
+            if o.mode == "const":
+                node = f"c{a.index}_{n}"
+                dot.node(node, label=label_text(o.name), shape="plaintext", fontcolor="#475569", fontsize="10")
+                dot.edge(node, f"q{a.index}", **({} if isinstance(o.value, float) else {"label": label}))
+            elif o.mode == "same":
+                dot.edge(source_node(o.source), f"q{a.index}", label=label)  # type: ignore[arg-type]
+            elif o.mode == "theta" or (o.source is not None and o.source.kind == "input"):
+                dot.edge(leaf(o.name), f"q{a.index}", label=label)  # parameters; the inputs' columns
+            elif o.source is not None:  # some columns of an intermediate array
+                dot.edge(f"a{o.source.index}", f"q{a.index}", label=label)
+            else:  # gathered from several places: a node of its own, fed by the arrays it reads
+                arrays = [p[2][0] for p in o.parts if p[0] == "array"]
+                node = leaf(o.name) if not arrays else f"g{a.index}_{n}"
+                if arrays:
+                    dot.node(node, label=label_text(o.name), shape="box", style="dashed")
+                    for src in {id(s): s for s in arrays}.values():
+                        dot.edge(source_node(src), node, label=label_text(shape(src.rows, src.cols, src.batched)))
+                dot.edge(node, f"q{a.index}", label=label)
+    return Graph(dot.source, renderer)
 
 
 def _torch_module(prog: LiftedProgram) -> Any:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 import random
+import re
+import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
@@ -454,3 +456,93 @@ def test_to_torch_keeps_shared_parameters_shared_and_writes_back():
     assert all(close(p.data, t) for p, t in zip(module.values, module.theta.tolist()))
     with pytest.raises(ValueError, match=r"shape \(samples, 3\)"):
         module(torch.zeros(2, 2, dtype=torch.float64))
+
+
+# -- the lifted program drawn ---------------------------------------------------------------------------
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def drawn(graph):
+    """The SVG of ``graph`` read back with xml.etree: each node's id -> its text, and each edge's
+    (tail id, head id) -> its label (the ids are Graphviz's node names, written in each <title>)."""
+    root = ET.fromstring(graph.svg())
+    nodes, edges = {}, {}
+    for g in root.iter(f"{SVG}g"):
+        title = g.findtext(f"{SVG}title")
+        text = " ".join(t.text or "" for t in g.iter(f"{SVG}text"))
+        if g.get("class") == "node":
+            nodes[title] = text
+        elif g.get("class") == "edge":
+            tail, head = title.split("->")
+            edges[(tail, head)] = text
+    return nodes, edges
+
+
+def shapes_stated(equation, batch):
+    """The shapes an equation's printed shape line states: ``(100x2) @ (2x3) + (3) = 100x3`` -> 100x2, 2x3, 3,
+    100x3 (``Nx2`` when ``batch`` is None)."""
+    return re.findall(r"[\dN]+x\d+|(?<=\()\d+(?=\))", equation.shapes(batch))
+
+
+def test_the_lifted_2_3_2_draws_every_shape_its_equations_state_on_an_edge():
+    model = nn.MLP(2, [3, 2], activation="tanh", seed=0)
+    prog = nn.compile_step(model, nn.sse_loss, lift=True).program
+    nodes, edges = drawn(prog.draw(batch=100))
+    labels = set(edges.values())
+    stated = {s for eq in prog.forward_equations for s in shapes_stated(eq, 100)}
+    assert stated and stated <= labels, stated - labels
+    # each equation's result leaves its op node on an edge labelled with the result's shape
+    by_text = {}
+    for node, text in nodes.items():
+        by_text.setdefault(text, []).append(node)
+    for eq in prog.forward_equations:
+        (array,) = by_text[eq.name]
+        into = [label for (tail, head), label in edges.items() if head == array]
+        assert into == [eq.shapes(100).split(" = ")[-1]], eq
+    # without a batch size the rows are N, as the printed equations write them
+    _, edges_n = drawn(prog.draw())
+    stated_n = {s for eq in prog.forward_equations for s in shapes_stated(eq, None)}
+    assert "Nx2" in stated_n and stated_n <= set(edges_n.values()), stated_n - set(edges_n.values())
+
+
+def test_each_parameter_of_the_lifted_2_3_2_is_one_leaf_with_its_shape():
+    model = nn.MLP(2, [3, 2], activation="tanh", seed=0)
+    prog = nn.compile_step(model, nn.sse_loss, lift=True).program
+    nodes, edges = drawn(prog.draw(batch=10))
+    texts = list(nodes.values())
+    for n, layer in enumerate(model.layers, start=1):
+        rows, cols = len(layer.weights), len(layer.weights[0])  # the model's own sizes: the oracle
+        for name, shape in ((f"W{n}", f"{rows}x{cols}"), (f"b{n}", f"{cols}")):
+            assert texts.count(name) == 1, name
+            node = next(k for k, t in nodes.items() if t == name)
+            assert [label for (tail, _), label in edges.items() if tail == node] == [shape], name
+            assert not any(head == node for _, head in edges), name  # drawn like a leaf: nothing feeds it
+
+
+def test_a_hostile_label_on_a_parameter_stays_text_in_the_lifted_drawing():
+    hostile = 'w</text><script>alert("x")</script>&amp;\\n'
+    w = [Value(0.5, label=hostile + "[0]"), Value(-1.5, label=hostile + "[1]")]
+    prog = autodiff.compile(lambda xs: (w[0] * xs[0] + w[1] * xs[1]).tanh(), 2, lift=True)
+    graph = prog.draw(batch=3)
+    nodes, edges = drawn(graph)  # parses: the label made no markup
+    assert hostile in nodes.values()
+    assert not list(ET.fromstring(graph.svg()).iter(f"{SVG}script"))
+    assert {"3x2", "2x1", "3x1"} <= set(edges.values())
+
+
+def test_lifted_draw_refuses_bad_options_and_a_program_with_nothing_lifted_draws_its_scalar_graph():
+    model = nn.MLP(2, [3, 2], activation="tanh", seed=0)
+    prog = nn.compile_step(model, nn.sse_loss, lift=True).program
+    with pytest.raises(TypeError, match="show_grad"):
+        prog.draw(show_grad=False)
+    for bad in (0, -1, 2.5, True, "100"):
+        with pytest.raises(ValueError, match="batch must be a positive int"):
+            prog.draw(batch=bad)
+    with pytest.raises(ValueError, match="rankdir"):
+        prog.draw(rankdir="up")
+    a = Value(2.0, label="a")
+    plain = autodiff.compile(lambda xs: (xs[0] * a + xs[1]).exp(), 2, lift=True)
+    assert not plain.lifted
+    nodes, _ = drawn(plain.draw(show_grad=False))
+    assert any(text.startswith("a ") or text == "a" for text in nodes.values())
+    assert "exp" in nodes.values()
