@@ -200,6 +200,10 @@ def test_hovering_dw2_shows_it_is_h1_times_delta2(page):
     page.hover('#block-dW2 td[data-param="W2[2][1]"]')
     h, d = ref.activations[0][2], ref.deltas[1][1]
     assert page.inner_text("#hover") == f"dW2[2][1] = h1[2] \u00d7 delta2[1] = {fmt(h)} \u00d7 {fmt(d)} = {fmt(h * d)}"
+    # and its two factors are marked: h1[2] (as layer 1's output and as layer 2's input) and delta2[1]
+    marked = page.locator("td.factor").evaluate_all(
+        "es => es.map(e => e.closest('.block').dataset.block + ' ' + e.closest('tr').querySelector('th').textContent)")
+    assert sorted(marked) == ["delta2 delta2[1]", "h1 h1[2]", "h1 h1[2]"]
 
 
 def test_node_text_is_at_least_12_px_at_1280_by_800(page):

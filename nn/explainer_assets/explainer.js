@@ -99,7 +99,7 @@
       var tr = el('tr');
       tr.appendChild(el('th', {}, rows[i]));
       row.forEach(function (n, j) {
-        var td = el('td', {}, n.t);
+        var td = el('td', {'data-row': i, 'data-col': j}, n.t);
         td.style.background = heat(n.v, max);
         var p = paramNames && paramNames[i][j];
         if (p) {
@@ -200,6 +200,7 @@
     selected = name;
     (byParam[name] || []).forEach(function (e) { e.classList.add('selected'); });
     keepInView(p.node);
+    factors(name);
     document.getElementById('sel-title').textContent = p.title + ' = ' + p.total;
     document.getElementById('sel-outer').textContent = p.outer;
     var body = document.getElementById('sel-paths');
@@ -216,7 +217,22 @@
     document.getElementById('sel-engine').textContent = 'backprop (the engine) gives ' + p.grad;
     window.explainerSelected = name;
   }
-  function hover(name) { document.getElementById('hover').textContent = params[name].outer; }
+  // dW[i][j] = a[i] * delta[j] (db[j] = delta[j]): the factors' cells are marked wherever they are shown
+  function factors(name) {
+    document.querySelectorAll('td.factor').forEach(function (e) { e.classList.remove('factor'); });
+    var p = params[name], L = data.layers[Number(p.matrix.slice(1)) - 1];
+    var cells = [[L.delta, p.col]].concat(p.row === null ? [] : [[L.input, p.row]]);
+    cells.forEach(function (c) {
+      (byBlock[c[0]] || []).forEach(function (block) {
+        if (!block.classList.contains('block')) return;
+        block.querySelectorAll('td[data-row="' + c[1] + '"]').forEach(function (td) { td.classList.add('factor'); });
+      });
+    });
+  }
+  function hover(name) {
+    document.getElementById('hover').textContent = params[name].outer;
+    factors(name);
+  }
 
   // -- steps: one matrix rule each, forward then backward ----------------------------------------
   function show(k) {
