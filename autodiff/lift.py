@@ -1624,7 +1624,7 @@ def _draw_lifted(prog: LiftedProgram, batch: Optional[int] = None, rankdir: str 
         return leaves[name]
 
     def shape(rows: int, cols: int, batched: bool, vector: bool = False) -> str:
-        # a shared row broadcast over the samples is a vector, written ``(3)`` in the equations
+        # a bias (one row added to every sample) is a vector, written ``(3)`` in the equations
         return str(cols) if vector else f"{_dims(rows, batched, batch)}x{cols}"
 
     def source_node(a: _Array) -> str:
@@ -1654,11 +1654,13 @@ def _draw_lifted(prog: LiftedProgram, batch: Optional[int] = None, rankdir: str 
             if o is None:
                 continue
             cols = 1 if o.mode == "column" else o.cols
-            label = label_text(shape(o.rows, cols, o.batched, vector=not o.batched and not o.matrix and o.rows == 1))
+            bias = a.kind == "affine" and n >= 2
+            label = label_text(shape(o.rows, cols, o.batched, vector=bias and not o.batched and o.rows == 1))
             if o.mode == "const":
                 node = f"c{a.index}_{n}"
                 dot.node(node, label=label_text(o.name), shape="plaintext", fontcolor="#475569", fontsize="10")
-                dot.edge(node, f"q{a.index}", **({} if isinstance(o.value, float) else {"label": label}))
+                # a number an elementwise op broadcasts needs no shape; an added bias has one, as in the equations
+                dot.edge(node, f"q{a.index}", **({} if isinstance(o.value, float) and not bias else {"label": label}))
             elif o.mode == "same":
                 dot.edge(source_node(o.source), f"q{a.index}", label=label)  # type: ignore[arg-type]
             elif o.mode == "theta" or (o.source is not None and o.source.kind == "input"):

@@ -546,3 +546,25 @@ def test_lifted_draw_refuses_bad_options_and_a_program_with_nothing_lifted_draws
     nodes, _ = drawn(plain.draw(show_grad=False))
     assert any(text.startswith("a ") or text == "a" for text in nodes.values())
     assert "exp" in nodes.values()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(programs, st.integers(1, 4), st.integers(1, 50))
+def test_random_graphs_lifted_in_part_draw_each_equation_once_with_its_shape(program, width, batch):
+    W = [[Value(0.1 * (i - j), label=f"W[{i}][{j}]") for j in range(width)] for i in range(3)]
+    b = [Value(0.2 * j, label=f"b[{j}]") for j in range(width)]
+
+    def fn(xs):
+        h = [Value.sum([*(W[i][j] * xs[i] for i in range(3)), b[j]]).tanh() for j in range(width)]
+        return build(program, (h * 3)[:3])
+
+    prog = autodiff.compile(fn, 3, lift=True)
+    nodes, edges = drawn(prog.draw(batch=batch))
+    texts = list(nodes.values())
+    assert texts.count("W") == 1 and texts.count("b") == 1
+    fed = {head for _, head in edges}
+    for eq in prog.forward_equations:
+        (array,) = [node for node, text in nodes.items() if text == eq.name]
+        into = [(tail, label) for (tail, head), label in edges.items() if head == array]
+        assert [label for _, label in into] == [eq.shapes(batch).split(" = ")[-1]], eq
+        assert into[0][0] in fed, eq  # its op node has operands drawn
