@@ -69,6 +69,7 @@ apidocs_modules = [
     "nn.check",
     "nn.formula",
     "nn.quiz",
+    "nn.quiz_page",
     "nn.explainer",
     "autodiff.lift",
 ]

@@ -23,6 +23,7 @@ from .losses import mse_loss, sse_loss
 from .module import Module
 from .optim import SGD
 from .quiz import make_quiz
+from .quiz_page import quiz_html
 from .torch_bridge import compare_with_torch, from_torch, to_torch
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "check_formula",
     "FormulaReport",
     "make_quiz",
+    "quiz_html",
     "diagnose",
     "NetworkDiagnosis",
     "train",
