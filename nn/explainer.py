@@ -135,8 +135,8 @@ def explainer_data(model: MLP, x: Sequence[float], target: Sequence[float], loss
                               "params": [[w.label for w in r] for r in W]}
         blocks[f"W{n}"] = blocks[f"dW{n}"] = [node[id(w)] for r in W for w in r]
         bs = layer.biases
-        vector(f"b{n}", [b.label for b in bs], [b.data for b in bs], bs)
-        vector(f"db{n}", [f"d{b.label}" for b in bs], [grads[id(b)] for b in bs], bs)
+        vector(f"b{n}", [fmt.name(b) for b in bs], [b.data for b in bs], bs)
+        vector(f"db{n}", [f"d{fmt.name(b)}" for b in bs], [grads[id(b)] for b in bs], bs)
         for i, r in enumerate(W):
             for j, w in enumerate(r):
                 params[w.label] = _param(root, w, grads[id(w)], node[id(w)], f"W{n}", i, j,
@@ -189,9 +189,9 @@ def _param(root: Value, p: Value, grad: float, node: int, matrix: str, i: Option
             break
         paths.append({"factors": [[n, fmt.number(v)] for n, v in path.factors()], "product": fmt.number(path.product)})
     if source is None:  # a bias: db[j] = delta[j]
-        outer = f"d{p.label} = {delta[0]} = {fmt.number(delta[1])}"
+        outer = f"d{fmt.name(p)} = {delta[0]} = {fmt.number(delta[1])}"
     else:
-        outer = (f"d{p.label} = {source[0]} \u00d7 {delta[0]} = {fmt.number(source[1])} \u00d7 "
+        outer = (f"d{fmt.name(p)} = {source[0]} \u00d7 {delta[0]} = {fmt.number(source[1])} \u00d7 "
                  f"{fmt.number(delta[1])} = {fmt.number(source[1] * delta[1])}")
     return {"name": fmt.name(p), "node": node, "matrix": matrix, "row": i, "col": j, "value": fmt.number(p.data),
             "grad": fmt.number(grad), "gradValue": grad if math.isfinite(grad) else None,
