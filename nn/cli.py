@@ -28,7 +28,7 @@ from . import demo
 from .check import add_check_command
 from .diagnose import add_mistakes_command, demo_diagnosis_text
 from .layers import MLP
-from .quiz import add_quiz_command
+from .quiz import add_quiz_command, make_quiz, run_quiz
 
 __all__ = ["main", "build_parser"]
 
@@ -149,7 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_mistakes_command(sub, parents=[network, formula])
     add_check_command(sub, parents=[network])  # it reads --expr and --set itself: a formula may follow them
-    add_quiz_command(sub, parents=[network])
+    p = add_quiz_command(sub, parents=[network])
+    p.add_argument("--html", metavar="FILE", help="write the quiz as one offline page to FILE, answered and checked there")
+    p.set_defaults(run=_quiz)
     return parser
 
 
@@ -293,6 +295,26 @@ def _html(args: argparse.Namespace) -> int:
     with _writing(args.out):
         Path(args.out).write_text(page, encoding="utf-8")
     print(f"wrote {fmt.printable(args.out)}")
+    return 0
+
+
+def _quiz(args: argparse.Namespace) -> int:
+    """``autodiff quiz``: on the terminal (:func:`nn.quiz.run_quiz`), or with ``--html`` the page."""
+    if not args.html:
+        return run_quiz(args)
+    if args.worksheet or args.key:
+        raise UsageError("--html writes the quiz page; --worksheet and --key print it for paper: choose one")
+    from .quiz_page import quiz_html
+
+    try:
+        quiz = make_quiz(seed=args.seed, count=args.count, kinds=args.kinds, activation=args.activation, x=args.x,
+                         target=args.target)
+    except (ValueError, TypeError) as exc:
+        raise UsageError(str(exc)) from None
+    page = quiz_html(quiz)
+    with _writing(args.html):
+        Path(args.html).write_text(page, encoding="utf-8")
+    print(f"wrote {fmt.printable(args.html)}")
     return 0
 
 

@@ -23,7 +23,7 @@ def _svg(page_text: str) -> ET.Element:
 
 
 def _data(page_text: str) -> dict:
-    raw = re.search(r'<script type="application/json" id="quiz">(.*?)</script>', page_text, re.S).group(1)
+    raw = re.search(r'<script type="application/json" id="quiz">(.*?)</script>', page_text, re.DOTALL).group(1)
     return json.loads(raw)
 
 
@@ -63,7 +63,7 @@ def test_every_gradient_and_every_asked_local_is_hidden_in_the_drawing():
         assert texts[-1] == "grad ?", (i, texts)
         assert not any(t.startswith("grad ") and t != "grad ?" for t in texts)
     local = q.questions[_number(q, "local") - 1]
-    parent, child, k = local.target
+    _, child, k = local.target
     edge = root.find(f".//{SVG}g[@id='e{order.index(child)}_{k}']")
     assert edge is not None and "asked" in edge.get("class") and edge.find(f"{SVG}text").text == "?"
 
@@ -146,3 +146,37 @@ def test_an_unknown_slip_is_told_to_try_again_then_given_the_answer(browser, tmp
     text, cls = answer(page, n, "seven")
     assert "a number" in text
     assert requests == [] and errors == []
+
+
+def test_a_matrix_with_one_wrong_entry_gets_the_python_quizs_message(browser, tmp_path):
+    q = nn.make_quiz(seed=1)
+    n = _number(q, "matrix")
+    layer = q.questions[n - 1].target
+    dW = [list(row) for row in nn.reference.from_model(q.model, q.x, q.target).weight_grads[layer - 1]]
+    # entry [1][2] as its first path alone: the slip the page must name, as the Python quiz does
+    weight = q.model.parameter(f"W{layer}[1][2]")
+    dW[1][2] = next(iter(autodiff.trace(q.root, weight).paths)).product
+    typed = "; ".join(" ".join(f"{v:.6g}" for v in row) for row in dW)
+    page, requests, errors = open_quiz(browser, tmp_path, q)
+    text, cls = answer(page, n, typed)
+    assert cls == "feedback wrong"
+    assert text.startswith(f"1 of {len(dW) * len(dW[0])} entries are wrong; the first, W{layer}[1][2]: ")
+    assert "path 1 alone" in text
+    assert text == q.check(n, typed).message
+    assert requests == [] and errors == []
+
+
+# -- the command line ---------------------------------------------------------------------------
+def test_autodiff_quiz_html_writes_the_page(tmp_path, capsys):
+    from nn.cli import main
+
+    out = tmp_path / "quiz.html"
+    assert main(["quiz", "--seed", "1", "--count", "3", "--html", str(out)]) == 0
+    assert out.read_text(encoding="utf-8") == nn.quiz_html(nn.make_quiz(seed=1, count=3))
+    assert capsys.readouterr().out.strip() == f"wrote {out}"
+    assert main(["quiz", "--count", "0", "--html", str(out)]) == 2
+    assert "count must be a positive whole number" in capsys.readouterr().err
+    assert main(["quiz", "--html", str(out), "--key"]) == 2
+    assert "choose one" in capsys.readouterr().err
+    assert main(["quiz", "--html", str(tmp_path / "no" / "such" / "dir.html")]) == 1
+    assert "no" in capsys.readouterr().err
