@@ -1554,9 +1554,13 @@ class LiftedProgram(Program):
         labelled with the shape of the array it carries (``100x2``, ``2x3``; ``N`` rows per sample
         when ``batch`` is not given, as :meth:`equations` writes them).
 
-        Options: ``batch`` (the number of samples the shapes are written for), ``rankdir`` and
-        ``renderer`` (as :func:`autodiff.draw`'s). Inputs and parameters are drawn as leaves, once
-        each, the arrays holding an output as roots. A program with nothing lifted draws its traced
+        Options: ``batch`` (the number of samples the shapes are written for), ``backward`` (also
+        draw the backward equations, in a second cluster: a node per gradient array, its formula on
+        its op node, fed by the arrays the formula names), ``rankdir`` and ``renderer`` (as
+        :func:`autodiff.draw`'s). Inputs and parameters are drawn as leaves, once each, the arrays
+        holding an output as roots. In the DOT and the SVG, the array of forward equation ``k``
+        (in :attr:`forward_equations`) is node ``f{k}`` and its op node ``fo{k}``; backward
+        equation ``k``'s are ``b{k}`` and ``bo{k}``. A program with nothing lifted draws its traced
         scalar graph (:meth:`~autodiff.compile.Program.draw`, which takes that drawing's options).
 
         >>> import autodiff
@@ -1569,9 +1573,9 @@ class LiftedProgram(Program):
         """
         if not self.lifted:
             return super().draw(**options)
-        unknown = sorted(set(options) - {"batch", "rankdir", "renderer"})
+        unknown = sorted(set(options) - {"batch", "backward", "rankdir", "renderer"})
         if unknown:
-            raise TypeError(f"a lifted program's draw takes batch, rankdir and renderer, not {', '.join(unknown)}")
+            raise TypeError(f"a lifted program's draw takes batch, backward, rankdir and renderer, not {', '.join(unknown)}")
         return _draw_lifted(self, **options)
 
     def __str__(self) -> str:
@@ -1592,7 +1596,7 @@ def _op_label(writer: _Writer, a: _Array) -> str:
     return str(a.op) if a.arg is None else f"{a.op} {fmt.number(a.arg)}"
 
 
-def _draw_lifted(prog: LiftedProgram, batch: Optional[int] = None, rankdir: str = "LR",
+def _draw_lifted(prog: LiftedProgram, batch: Optional[int] = None, backward: bool = False, rankdir: str = "LR",
                  renderer: Optional[str] = None) -> "Graph":
     """:meth:`LiftedProgram.draw`: DOT built as :mod:`autodiff.render` builds it, labels through
     its ``label_text``, node styles its own (leaves, roots)."""
@@ -1606,6 +1610,8 @@ def _draw_lifted(prog: LiftedProgram, batch: Optional[int] = None, rankdir: str 
         raise ValueError(f"batch must be a positive int (the number of samples the shapes are for), not {batch!r}")
     if rankdir not in _RANKDIRS:
         raise ValueError(f"rankdir must be one of {', '.join(_RANKDIRS)}, not {rankdir!r}")
+    if not isinstance(backward, bool):
+        raise TypeError(f"backward must be True or False, not {backward!r}")
     writer = prog._writer
     dot = graphviz.Digraph(
         "lifted",
@@ -1614,8 +1620,10 @@ def _draw_lifted(prog: LiftedProgram, batch: Optional[int] = None, rankdir: str 
         edge_attr={"arrowsize": "0.6", "fontname": "Helvetica", "fontsize": "9"},
     )
     outputs = {id(prog._lifter.home[o][0]) for o in writer.g.outputs}
+    step = {a.index: k for k, a in enumerate(a for a in writer.arrays if a.kind != "input")}  # its equation's number
     box = {"shape": "box", "style": "rounded,filled"}
     leaves: dict[str, str] = {}  # a leaf's name -> its node: an input or parameter read twice is one node
+    carried: dict[str, tuple[str, str]] = {}  # a drawn name -> its node and the shape its edges carry
 
     def leaf(name: str) -> str:
         if name not in leaves:
@@ -1628,7 +1636,7 @@ def _draw_lifted(prog: LiftedProgram, batch: Optional[int] = None, rankdir: str 
         return str(cols) if vector else f"{_dims(rows, batched, batch)}x{cols}"
 
     def source_node(a: _Array) -> str:
-        return leaf(a.name) if a.kind == "input" else f"a{a.index}"
+        return leaf(a.name) if a.kind == "input" else f"f{step[a.index]}"
 
     equations = {eq.name: eq for eq in prog.forward_equations}
     with dot.subgraph(name="cluster_forward") as sub:
@@ -1637,18 +1645,19 @@ def _draw_lifted(prog: LiftedProgram, batch: Optional[int] = None, rankdir: str 
             if a.kind == "input":
                 continue
             fill = _ROOT if id(a) in outputs else _PLAIN
-            sub.node(f"a{a.index}", label=label_text(a.name), fillcolor=fill, **box,
+            sub.node(f"f{step[a.index]}", label=label_text(a.name), fillcolor=fill, **box,
                      **({"penwidth": "2"} if id(a) in outputs else {}))
             eq = equations.get(a.name)
-            sub.node(f"q{a.index}", label=label_text(_op_label(writer, a)), shape="circle", width="0.3",
+            sub.node(f"fo{step[a.index]}", label=label_text(_op_label(writer, a)), shape="circle", width="0.3",
                      height="0.3", margin="0.02", fontsize="10", tooltip=label_text(str(eq) if eq else a.name))
-            dot.edge(f"q{a.index}", f"a{a.index}", label=label_text(shape(a.rows, a.cols, a.batched)))
+            dot.edge(f"fo{step[a.index]}", f"f{step[a.index]}", label=label_text(shape(a.rows, a.cols, a.batched)))
+            carried[a.name] = (f"f{step[a.index]}", shape(a.rows, a.cols, a.batched))
     for a in writer.arrays:
         if a.kind == "input":
             continue
         summed = writer._summed_columns(a)
         if summed is not None:  # sum(P, axis=1) over P's columns: one edge carrying all of P
-            dot.edge(source_node(summed), f"q{a.index}", label=label_text(shape(summed.rows, summed.cols, summed.batched)))
+            dot.edge(source_node(summed), f"fo{step[a.index]}", label=label_text(shape(summed.rows, summed.cols, summed.batched)))
             continue
         for n, o in enumerate(a.operands):
             if o is None:
@@ -1657,25 +1666,53 @@ def _draw_lifted(prog: LiftedProgram, batch: Optional[int] = None, rankdir: str 
             bias = a.kind == "affine" and n >= 2
             label = label_text(shape(o.rows, cols, o.batched, vector=bias and not o.batched and o.rows == 1))
             if o.mode == "const":
-                node = f"c{a.index}_{n}"
+                node = f"fc{step[a.index]}_{n}"
                 dot.node(node, label=label_text(o.name), shape="plaintext", fontcolor="#475569", fontsize="10")
                 # a number an elementwise op broadcasts needs no shape; an added bias has one, as in the equations
-                dot.edge(node, f"q{a.index}", **({} if isinstance(o.value, float) and not bias else {"label": label}))
+                dot.edge(node, f"fo{step[a.index]}", **({} if isinstance(o.value, float) and not bias else {"label": label}))
             elif o.mode == "same":
-                dot.edge(source_node(o.source), f"q{a.index}", label=label)  # type: ignore[arg-type]
+                dot.edge(source_node(o.source), f"fo{step[a.index]}", label=label)  # type: ignore[arg-type]
             elif o.mode == "theta" or (o.source is not None and o.source.kind == "input"):
-                dot.edge(leaf(o.name), f"q{a.index}", label=label)  # parameters; the inputs' columns
+                dot.edge(leaf(o.name), f"fo{step[a.index]}", label=label)  # parameters; the inputs' columns
+                carried.setdefault(o.name, (leaf(o.name), label))
             elif o.source is not None:  # some columns of an intermediate array
-                dot.edge(f"a{o.source.index}", f"q{a.index}", label=label)
+                dot.edge(f"f{step[o.source.index]}", f"fo{step[a.index]}", label=label)
             else:  # gathered from several places: a node of its own, fed by the arrays it reads
                 arrays = [p[2][0] for p in o.parts if p[0] == "array"]
-                node = leaf(o.name) if not arrays else f"g{a.index}_{n}"
+                node = leaf(o.name) if not arrays else f"fg{step[a.index]}_{n}"
                 if arrays:
                     dot.node(node, label=label_text(o.name), shape="box", style="dashed")
                     for src in {id(s): s for s in arrays}.values():
                         dot.edge(source_node(src), node, label=label_text(shape(src.rows, src.cols, src.batched)))
-                dot.edge(node, f"q{a.index}", label=label)
+                dot.edge(node, f"fo{step[a.index]}", label=label)
+    if backward:
+        _draw_backward(dot, prog, batch, carried)
     return Graph(dot.source, renderer)
+
+
+def _draw_backward(dot: Any, prog: LiftedProgram, batch: Optional[int], carried: dict[str, tuple[str, str]]) -> None:
+    """The backward equations as a cluster: a node per gradient, an op node showing its formula.
+
+    Every name in a lifted program is one array's (the names are claimed once), so the arrays an
+    equation reads are the drawn names its formula mentions (``h1`` and ``delta2`` in ``h1.T @ delta2``).
+    """
+    from .render.draw import _CLUSTER, _PLAIN
+    from .render.escape import label_text
+
+    with dot.subgraph(name="cluster_backward") as sub:
+        sub.attr(label=label_text("backward"), style="rounded,dashed", color=_CLUSTER, fontcolor="#475569", fontsize="10")
+        for k, eq in enumerate(prog.backward_equations):
+            # the result's shape: the last one the shapes state (``... = 3x2``, ``(100x2) -> (2)``)
+            result = re.split(r" = | -> ", eq.shapes(batch))[-1].strip("()")
+            sub.node(f"b{k}", label=label_text(eq.name), shape="box", style="rounded,filled", fillcolor=_PLAIN)
+            sub.node(f"bo{k}", label=label_text(eq.formula.replace("\n    ", "\n")), shape="box",
+                     style="dashed", fontsize="9", tooltip=label_text(str(eq)))
+            for name in dict.fromkeys(re.findall(r"[A-Za-z_]\w*", eq.formula)):
+                if name in carried and name != eq.name:
+                    node, label = carried[name]
+                    dot.edge(node, f"bo{k}", label=label_text(label))
+            dot.edge(f"bo{k}", f"b{k}", label=label_text(result))
+            carried[eq.name] = (f"b{k}", result)
 
 
 def _torch_module(prog: LiftedProgram) -> Any:

@@ -559,12 +559,48 @@ def test_random_graphs_lifted_in_part_draw_each_equation_once_with_its_shape(pro
         return build(program, (h * 3)[:3])
 
     prog = autodiff.compile(fn, 3, lift=True)
-    nodes, edges = drawn(prog.draw(batch=batch))
+    nodes, edges = drawn(prog.draw(batch=batch, backward=True))
     texts = list(nodes.values())
     assert texts.count("W") == 1 and texts.count("b") == 1
     fed = {head for _, head in edges}
-    for eq in prog.forward_equations:
-        (array,) = [node for node, text in nodes.items() if text == eq.name]
+    # the drawing's documented node names: f{k} for forward equation k, b{k} for backward equation k
+    numbered = [*((f"f{k}", eq) for k, eq in enumerate(prog.forward_equations)),
+                *((f"b{k}", eq) for k, eq in enumerate(prog.backward_equations))]
+    for array, eq in numbered:
+        assert nodes[array] == eq.name
         into = [(tail, label) for (tail, head), label in edges.items() if head == array]
-        assert [label for _, label in into] == [eq.shapes(batch).split(" = ")[-1]], eq
-        assert into[0][0] in fed, eq  # its op node has operands drawn
+        assert [label for _, label in into] == [re.split(r" = | -> ", eq.shapes(batch))[-1].strip("()")], eq
+        assert into[0][0] in fed or eq.formula == "seed", eq  # its op node has operands drawn
+
+
+def test_the_lifted_2_3_2_draws_backward_as_the_textbook_writes_it():
+    model = nn.MLP(2, [3, 2], activation="tanh", seed=0)
+    prog = nn.compile_step(model, nn.sse_loss, lift=True).program
+    nodes, edges = drawn(prog.draw(batch=100, backward=True))
+    node = {text: k for k, text in nodes.items()}
+    names = [eq.name for eq in prog.forward_equations + prog.backward_equations] + ["x", "W1", "b1", "W2", "b2"]
+    assert [list(nodes.values()).count(name) for name in names] == [1] * len(names)  # every name drawn once
+    nin, hidden, nout = model.sizes
+
+    def feeds(name):  # the op node computing ``name`` -> {operand's name: the shape on its edge}
+        (op,) = [tail for tail, head in edges if head == node[name]]
+        return op, {nodes[tail]: label for (tail, head), label in edges.items() if head == op}
+
+    # the seed's answer, by hand: dW2 = h1.T @ delta2, delta1 = (delta2 @ W2.T) * tanh'(z1), dW1 = x.T @ delta1
+    textbook = {
+        "dW2": ({"h1": f"100x{hidden}", "delta2": f"100x{nout}"}, f"{hidden}x{nout}"),
+        "db2": ({"delta2": f"100x{nout}"}, f"{nout}"),
+        "delta1": ({"delta2": f"100x{nout}", "W2": f"{hidden}x{nout}", "z1": f"100x{hidden}"}, f"100x{hidden}"),
+        "dW1": ({"x": f"100x{nin}", "delta1": f"100x{hidden}"}, f"{nin}x{hidden}"),
+        "db1": ({"delta1": f"100x{hidden}"}, f"{hidden}"),
+    }
+    for name, (operands, result) in textbook.items():
+        op, got = feeds(name)
+        assert got == operands, name
+        assert edges[(op, node[name])] == result, name
+    # and every backward equation's result carries the shape its printed shapes end with
+    for eq in prog.backward_equations:
+        op, _ = feeds(eq.name)
+        assert edges[(op, node[eq.name])] == re.split(r" = | -> ", eq.shapes(100))[-1].strip("()"), eq
+    with pytest.raises(TypeError, match="backward must be True or False"):
+        prog.draw(backward="yes")
