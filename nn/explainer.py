@@ -265,6 +265,8 @@ def explainer_html(model: MLP, x: Sequence[float], target: Sequence[float], loss
     """
     from autodiff.render import Scene
 
+    if title is not None and not isinstance(title, str):
+        raise TypeError(f"title must be a str, not {type(title).__name__}")
     data = explainer_data(model, x, target, loss)
     root = data.pop("root")
     order = autodiff.topological_order(root)

@@ -118,6 +118,8 @@ def test_bad_input_is_refused_with_a_message_naming_it(args, error, words):
     assert words in str(info.value)
     with pytest.raises(ValueError, match="loss must be 'mse' or 'sse'"):
         explainer_html(model(), X, T, loss="l1")
+    with pytest.raises(TypeError, match="title must be a str, not int"):
+        explainer_html(model(), X, T, title=3)
 
 
 def test_the_page_is_self_contained_and_its_json_is_escaped():
