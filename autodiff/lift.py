@@ -1664,7 +1664,8 @@ def _draw_lifted(prog: LiftedProgram, batch: Optional[int] = None, backward: boo
                 continue
             cols = 1 if o.mode == "column" else o.cols
             bias = a.kind == "affine" and n >= 2
-            label = label_text(shape(o.rows, cols, o.batched, vector=bias and not o.batched and o.rows == 1))
+            text = shape(o.rows, cols, o.batched, vector=bias and not o.batched and o.rows == 1)
+            label = label_text(text)
             if o.mode == "const":
                 node = f"fc{step[a.index]}_{n}"
                 dot.node(node, label=label_text(o.name), shape="plaintext", fontcolor="#475569", fontsize="10")
@@ -1674,7 +1675,7 @@ def _draw_lifted(prog: LiftedProgram, batch: Optional[int] = None, backward: boo
                 dot.edge(source_node(o.source), f"fo{step[a.index]}", label=label)  # type: ignore[arg-type]
             elif o.mode == "theta" or (o.source is not None and o.source.kind == "input"):
                 dot.edge(leaf(o.name), f"fo{step[a.index]}", label=label)  # parameters; the inputs' columns
-                carried.setdefault(o.name, (leaf(o.name), label))
+                carried.setdefault(o.name, (leaf(o.name), text))
             elif o.source is not None:  # some columns of an intermediate array
                 dot.edge(f"f{step[o.source.index]}", f"fo{step[a.index]}", label=label)
             else:  # gathered from several places: a node of its own, fed by the arrays it reads
@@ -1688,6 +1689,21 @@ def _draw_lifted(prog: LiftedProgram, batch: Optional[int] = None, backward: boo
     if backward:
         _draw_backward(dot, prog, batch, carried)
     return Graph(dot.source, renderer)
+
+
+def _mentioned(formula: str, names: list[str]) -> list[str]:
+    """The ``names`` that ``formula`` mentions as whole names, in the order it does; the longest
+    name wins where two overlap (``x[:, 0:2]`` rather than ``x``), so names need not be identifiers."""
+    taken = [False] * len(formula)
+    found: list[tuple[int, str]] = []
+    for name in sorted(names, key=len, reverse=True):
+        for match in re.finditer(rf"(?<![\w.]){re.escape(name)}(?!\w)", formula):
+            span = range(match.start(), match.end())
+            if not any(taken[i] for i in span):
+                for i in span:
+                    taken[i] = True
+                found.append((match.start(), name))
+    return list(dict.fromkeys(name for _, name in sorted(found)))
 
 
 def _draw_backward(dot: Any, prog: LiftedProgram, batch: Optional[int], carried: dict[str, tuple[str, str]]) -> None:
@@ -1707,10 +1723,9 @@ def _draw_backward(dot: Any, prog: LiftedProgram, batch: Optional[int], carried:
             sub.node(f"b{k}", label=label_text(eq.name), shape="box", style="rounded,filled", fillcolor=_PLAIN)
             sub.node(f"bo{k}", label=label_text(eq.formula.replace("\n    ", "\n")), shape="box",
                      style="dashed", fontsize="9", tooltip=label_text(str(eq)))
-            for name in dict.fromkeys(re.findall(r"[A-Za-z_]\w*", eq.formula)):
-                if name in carried and name != eq.name:
-                    node, label = carried[name]
-                    dot.edge(node, f"bo{k}", label=label_text(label))
+            for name in _mentioned(eq.formula, [n for n in carried if n != eq.name]):
+                node, text = carried[name]
+                dot.edge(node, f"bo{k}", label=label_text(text))
             dot.edge(f"bo{k}", f"b{k}", label=label_text(result))
             carried[eq.name] = (f"b{k}", result)
 
