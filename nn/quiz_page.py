@@ -38,12 +38,7 @@ from .quiz import Question, Quiz, _grad_slip, _local_slip
 
 __all__ = ["quiz_html"]
 
-# The page's JavaScript number formatter (autodiff.fmt.number's twin, tested against it there),
-# taken from the step-through page rather than written twice.
-_NUM_START, _NUM_END = "  // A number of the record.", "  // What every front end calls node i"
-if _NUM_START not in _page._SCRIPT or _NUM_END not in _page._SCRIPT:  # pragma: no cover - caught by the tests
-    raise ImportError("nn.quiz_page reuses num() from autodiff/debug/page.py, whose markers have moved")
-_NUM_JS = _page._SCRIPT[_page._SCRIPT.index(_NUM_START):_page._SCRIPT.index(_NUM_END)]
+_NUM_JS = _page.NUM_JS  # the step-through page's num(), fmt.number's twin in JavaScript
 
 _STYLE = """
 body { font-family: Helvetica, Arial, sans-serif; margin: 0; color: #0f172a; }
