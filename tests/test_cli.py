@@ -41,7 +41,7 @@ def close(printed: list[list[float]], actual: list[list[float]]) -> bool:
 
 def test_version_and_help():
     assert run("--version").stdout.strip() == f"autodiff {autodiff.__version__}"
-    for sub in ["demo", "trace", "render", "debug", "html"]:
+    for sub in ["demo", "trace", "render", "debug", "html", "explain", "check", "quiz", "mistakes"]:
         done = run(sub, "--help")
         assert done.returncode == 0 and "--seed" in done.stdout
 

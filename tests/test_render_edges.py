@@ -391,11 +391,19 @@ def test_bad_input_is_refused_naming_what_was_wrong(make, error, words):
         make(y)
 
 
-def test_a_compiled_program_is_not_duck_typed_but_pointed_to_its_own_draw():
+def test_a_compiled_program_is_drawn_by_its_own_draw_not_duck_typed():
     w = Value(0.5, label="w")
     prog = autodiff.compile(lambda xs: (xs[0] * w).tanh(), 1)
-    with pytest.raises(TypeError, match=re.escape("program.draw()")):
-        draw(prog)
+    assert draw(prog, show_local=True).source == prog.draw(show_local=True).source
+    lifted = autodiff.compile(lambda xs: (xs[0] * w).tanh(), 1, lift=True)
+    assert draw(lifted, rankdir="TB").source == lifted.draw(rankdir="TB").source
+
+    class LooksLikeAProgram:  # only a real Program is drawn as one
+        outputs = [w]
+        instructions: list = []
+
+    with pytest.raises(TypeError, match="LooksLikeAProgram"):
+        draw(LooksLikeAProgram())
 
 
 def test_every_public_name_of_render_has_a_docstring():

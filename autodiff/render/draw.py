@@ -178,8 +178,10 @@ def draw(
     hint instead of drawn unreadably. ``renderer`` picks the Graphviz engine.
 
     ``draw(scene)`` draws a :class:`Scene` (the same as ``scene.draw()``); its options are the
-    Scene's own. A moment of backprop (gradients and states to show) is drawn from a Scene too. A
-    compiled Program draws itself: ``program.draw()``.
+    Scene's own. A moment of backprop (gradients and states to show) is drawn from a Scene too.
+    ``draw(program)`` is ``program.draw(...)`` with the options given: a compiled
+    :class:`~autodiff.compile.Program` draws the graph it traced, a lifted one its arrays with
+    their shapes on the edges.
 
     In the SVG, value node ``i`` (in :func:`~autodiff.topological_order`, roots after one another)
     has ``id="v{i}"``, its op node ``id="o{i}"``, the edge from its parent number ``k``
@@ -188,13 +190,17 @@ def draw(
     options: dict[str, Any] = dict(show_data=show_data, show_grad=show_grad, show_local=show_local,
                                    highlight=highlight, group=group, rankdir=rankdir, collapse=collapse,
                                    max_nodes=max_nodes, renderer=renderer)
+    defaults = {f.name: f.default for f in dataclasses.fields(Scene) if f.name in options}
+    given = [k for k, v in options.items() if (tuple(v) if k == "highlight" else v) != defaults[k]]
     if isinstance(root, Scene):
-        defaults = {f.name: f.default for f in dataclasses.fields(Scene) if f.name in options}
-        given = [k for k, v in options.items() if (tuple(v) if k == "highlight" else v) != defaults[k]]
         if given:
             raise TypeError(f"draw(scene) takes no options ({', '.join(given)} given): a Scene carries its own; "
                             f"change it with dataclasses.replace(scene, {given[0]}=...)")
         return root.draw()
+    from ..compile import Program
+
+    if isinstance(root, Program):  # it draws itself: the traced graph, or a lifted program's arrays
+        return root.draw(**{k: options[k] for k in given})
     return Scene(_as_roots(root), **options).draw()
 
 
@@ -202,10 +208,6 @@ def _as_roots(root: object) -> tuple[Value, ...]:
     """``root`` as a tuple of Values, or a TypeError/ValueError that says what was given."""
     if isinstance(root, Value):
         return (root,)
-    from ..compile import Program
-
-    if isinstance(root, Program):
-        raise TypeError("draw a compiled Program with program.draw(): it draws the graph the program traced")
     if isinstance(root, (str, bytes, Mapping)) or not isinstance(root, Iterable):
         raise TypeError(f"draw needs a Value, a non-empty list of Values or a Scene, not {type(root).__name__}")
     roots = tuple(root)
