@@ -146,3 +146,9 @@ def test_the_two_modes_side_by_side_with_their_cost():
     assert page.count("pass ") >= 14  # 12 forward passes and 2 reverse ones, each listed
     evil = Value(1.0, label="<b>x</b>")
     assert "<b>x</b>" not in modes_html(evil * 2, [evil]) and "&lt;b&gt;x&lt;/b&gt;" in modes_html(evil * 2, [evil])
+
+
+def test_the_notebook_stepper_steps_forward_mode_too():
+    x, w, p, y = small_graph()
+    shown = autodiff.stepper(y, forward=x)._repr_html_()
+    assert shown.startswith("<iframe") and "Forward mode from x to y" in shown

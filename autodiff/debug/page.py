@@ -306,10 +306,11 @@ def page_html(root: Value, title: Optional[str] = None, renderer: Optional[str] 
 class Stepper:
     """The step-through page for a notebook: ``_repr_html_`` embeds it in an isolated iframe."""
 
-    def __init__(self, root: Value, height: int = 640, title: Optional[str] = None, renderer: Optional[str] = None) -> None:
+    def __init__(self, root: Value, height: int = 640, title: Optional[str] = None, renderer: Optional[str] = None,
+                 forward: Optional[Value] = None, diagnose: bool = False) -> None:
         self.root = root
         self.height = height
-        self.html = page_html(root, title=title, renderer=renderer)
+        self.html = page_html(root, title=title, renderer=renderer, forward=forward, diagnose=diagnose)
 
     def save(self, path: str) -> str:
         """Write the page to ``path`` (UTF-8); returns ``path``."""
@@ -324,6 +325,8 @@ class Stepper:
         )
 
 
-def stepper(root: Value, height: int = 640, title: Optional[str] = None, renderer: Optional[str] = None) -> Stepper:
-    """A notebook object that shows the step-through page for ``root`` inline (no server needed)."""
-    return Stepper(root, height, title, renderer)
+def stepper(root: Value, height: int = 640, title: Optional[str] = None, renderer: Optional[str] = None,
+            forward: Optional[Value] = None, diagnose: bool = False) -> Stepper:
+    """A notebook object that shows the step-through page for ``root`` inline (no server needed);
+    ``forward`` and ``diagnose`` as in :func:`page_html`."""
+    return Stepper(root, height, title, renderer, forward, diagnose)
