@@ -1615,7 +1615,10 @@ def _draw_lifted(prog: LiftedProgram, batch: Optional[int] = None, backward: boo
     writer = prog._writer
     dot = graphviz.Digraph(
         "lifted",
-        graph_attr={"rankdir": rankdir, "fontname": "Helvetica", "nodesep": "0.25", "ranksep": "0.35"},
+        # newrank: rank the forward and backward clusters as one graph; dot's older ranking fails
+        # ("trouble in init_rank") on some of these drawings, edges running between clusters both ways
+        graph_attr={"rankdir": rankdir, "newrank": "true", "fontname": "Helvetica", "nodesep": "0.25",
+                    "ranksep": "0.35"},
         node_attr={"fontname": "Helvetica", "fontsize": "11"},
         edge_attr={"arrowsize": "0.6", "fontname": "Helvetica", "fontsize": "9"},
     )
