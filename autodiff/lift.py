@@ -65,7 +65,7 @@ from .ops import RULES, Rule
 from .state import current as _switches
 from .value import Value, _real
 
-__all__ = ["LiftedProgram", "Equation"]
+__all__ = ["LiftedProgram", "Equation", "JaxFunction"]
 
 if TYPE_CHECKING:
     from .render import Graph
@@ -1534,6 +1534,44 @@ class LiftedProgram(Program):
             raise ValueError("nothing in this graph was lifted: there are no equations to carry to PyTorch")
         return _torch_module(self)
 
+    def to_jax(self) -> "JaxFunction":
+        """The lifted forward pass as a pure JAX function, for a model that outgrows this engine.
+
+        ``fn = prog.to_jax()``; ``fn(theta, rows)`` takes a float64 vector of parameters (in the
+        order of ``fn.values``, each parameter Value once, so weights a graph shares stay shared;
+        ``fn.theta`` holds their current ``.data``) and float64 rows (one sample a row, as
+        :meth:`batch` takes them), and returns an array with a column per output, computed by the
+        same equations. It is a function of its arguments alone, so ``jax.jit``, ``jax.grad`` and
+        ``jax.value_and_grad`` apply to it, and its gradients are JAX's own.
+        ``fn.write_back(theta)`` copies a parameter vector into the Values.
+
+        It computes in float64, as this engine does, and JAX computes in float32 unless its 64-bit
+        mode is on: ``to_jax`` and each call (or trace) refuse to run without it, and refuse arrays
+        that are not float64. Turn it on at startup with
+        ``jax.config.update("jax_enable_x64", True)`` (or ``JAX_ENABLE_X64=1``), or for a block
+        with ``jax.enable_x64(True)``. An operand outside an op's domain (``log`` of a negative)
+        raises a ValueError when the values are known; under ``jax.jit`` they are not known while
+        the function is traced, and such an entry is what ``jax.numpy`` makes of it (nan or inf).
+        JAX is imported only here.
+
+        >>> import autodiff, jax
+        >>> from autodiff import Value
+        >>> w = [Value(0.5, label="w[0]"), Value(-1.5, label="w[1]")]
+        >>> prog = autodiff.compile(lambda xs: (w[0] * xs[0] + w[1] * xs[1]).tanh(), 2, lift=True)
+        >>> with jax.enable_x64(True):
+        ...     fn = prog.to_jax()
+        ...     rows = jax.numpy.array([[1.0, 0.0], [0.0, 1.0]])
+        ...     out = jax.jit(fn)(fn.theta, rows)
+        ...     grad = jax.grad(lambda theta: fn(theta, rows).sum())(fn.theta)
+        >>> [round(y, 6) for y in out[:, 0].tolist()]
+        [0.462117, -0.905148]
+        >>> round(float(grad[0]), 6)      # d/dw[0] summed over the two rows: 1 - tanh(0.5)**2
+        0.786448
+        """
+        if not self.lifted:
+            raise ValueError("nothing in this graph was lifted: there are no equations to carry to JAX")
+        return JaxFunction(self)
+
     # -- reading it -----------------------------------------------------------------------------
     def equations(self, batch: Optional[int] = None) -> str:
         """The program as matrix equations, each with its shapes written under it, for a call on
@@ -1794,3 +1832,125 @@ def _torch_module(prog: LiftedProgram) -> Any:
                 v.data = x
 
     return LiftedModule()
+
+
+def _import_jax() -> tuple[Any, Any]:
+    """``jax`` and ``jax.numpy``, or an ImportError naming the package to install."""
+    try:
+        import jax
+        import jax.numpy as jnp
+    except ImportError as error:
+        raise ImportError("LiftedProgram.to_jax() needs JAX: install the package jax "
+                          "(pip install 'jax[cpu]')") from error
+    return jax, jnp
+
+
+def _require_x64(jax: Any, what: str) -> None:
+    """Refuse to run in JAX's default float32: this engine's numbers are float64."""
+    if not jax.config.jax_enable_x64:
+        raise RuntimeError(
+            f"{what} computes in float64, as this engine does, and JAX computes in float32 unless its 64-bit "
+            "mode is on: call jax.config.update('jax_enable_x64', True) at startup (or set JAX_ENABLE_X64=1), "
+            "or run it inside `with jax.enable_x64(True):`")
+
+
+class JaxFunction:
+    """A lifted program's forward equations as a pure JAX function: ``fn(theta, rows)``, made by
+    :meth:`LiftedProgram.to_jax`.
+
+    ``values`` are the parameter Values in the order of a parameter vector, each once; ``theta``
+    is their ``.data`` when the function was made (a float64 ``jax.Array``). Calling it returns a
+    ``(samples, outputs)`` array; ``jax.jit``, ``jax.grad`` and ``jax.vmap`` apply to it as to any
+    function of arrays.
+    """
+
+    def __init__(self, prog: LiftedProgram) -> None:
+        jax, jnp = _import_jax()
+        _require_x64(jax, "to_jax()")
+        self._jax, self._jnp = jax, jnp
+        writer = prog._writer
+        distinct = list({id(v): v for v in writer.theta}.values())
+        position = {id(v): n for n, v in enumerate(distinct)}
+        # each read of a parameter, as a position in theta: JAX's gradient sums a shared one's reads
+        self._index = np.array([position[id(v)] for v in writer.theta], dtype=np.intp)
+        self.values: list[Value] = distinct  #: the parameter Values, in the order of ``theta``
+        self.theta = jnp.asarray([v.data for v in distinct], dtype=jnp.float64)  #: their ``.data``, as made
+        self.n_inputs = len(prog.inputs)  #: the number of columns ``rows`` must have
+        self._forward = _jax_forward(writer, jax, jnp)
+
+    def __call__(self, theta: Any, rows: Any) -> Any:
+        """The outputs for every row: a ``(samples, outputs)`` float64 array."""
+        jax, jnp = self._jax, self._jnp
+        _require_x64(jax, "the function to_jax() made")
+        theta, rows = jnp.asarray(theta), jnp.asarray(rows)
+        want = (len(self.values),)
+        if theta.shape != want:
+            raise ValueError(f"theta must be a vector of the {want[0]} parameters (shape {want}), not shape {theta.shape}")
+        if rows.ndim != 2 or rows.shape[1] != self.n_inputs:
+            raise ValueError(f"rows must be an array of shape (samples, {self.n_inputs}), not {rows.shape}")
+        for name, array in (("theta", theta), ("rows", rows)):
+            if array.dtype != jnp.float64:
+                raise TypeError(f"{name} must be float64, as this engine computes, not {array.dtype}: "
+                                f"make it with dtype=jax.numpy.float64")
+        return self._forward(rows, theta[self._index], rows.shape[0])
+
+    def write_back(self, theta: Any) -> None:
+        """Copy the parameter vector ``theta`` (as ``fn.theta`` is laid out) into the Values' ``.data``."""
+        values = np.asarray(theta, dtype=float)
+        if values.shape != (len(self.values),):
+            raise ValueError(f"theta must be a vector of the {len(self.values)} parameters, not shape {values.shape}")
+        for v, x in zip(self.values, values.tolist()):
+            v.data = x
+
+    def __repr__(self) -> str:
+        return f"<autodiff.lift.JaxFunction: {self.n_inputs} inputs, {len(self.values)} params>"
+
+
+class _DomainError(ValueError):
+    """An operand outside an op's domain, met by a JAX function whose values are known."""
+
+    def __init__(self) -> None:
+        super().__init__("an operand outside an op's domain: run the lifted program on these rows "
+                         "for the error that names the op and the labels")
+
+
+#: A line of generated forward code writing part of a gathered operand in place: ``o3_1[:, 0:2] = a1``.
+_PART = re.compile(r"(o\d+_\d+)\[(.+?)\] = (.+)")
+
+
+def _jax_forward(writer: _Writer, jax: Any, jnp: Any) -> Callable[..., Any]:
+    """The generated forward code over ``jax.numpy``: the rule table's text as for numpy, each
+    in-place write of a gathered operand written as JAX's functional ``.at[...].set(...)``."""
+
+    def sigmoid(a: Any) -> Any:  # the scalar rule's two branches; neither overflows, nor does its gradient
+        positive = a >= 0
+        e = jnp.exp(jnp.where(positive, -a, a))
+        return jnp.where(positive, 1.0 / (1.0 + e), e / (1.0 + e))
+
+    def any_(condition: Any) -> bool:
+        try:
+            return bool(jnp.any(condition))
+        except jax.errors.ConcretizationTypeError:  # under jax.jit: no values while tracing
+            return False
+
+    scope: dict[str, Any] = {
+        "exp": jnp.exp, "log": jnp.log, "tanh": jnp.tanh, "sigmoid": sigmoid, "power": jnp.power,
+        "is_integer": lambda k: jnp.isfinite(k) & (jnp.floor(k) == k),
+        "_where": jnp.where, "_not": jnp.logical_not, "_and": jnp.logical_and, "_or": jnp.logical_or,
+        "_any": any_, "_empty": lambda shape: jnp.zeros(shape, dtype=jnp.float64),
+        "_sum": jnp.sum, "_broadcast": jnp.broadcast_to, "_stack": jnp.stack,
+        "_Refer": _DomainError, "float": float,
+    }
+    for name, value in writer.constants.items():
+        if isinstance(value, np.ndarray):  # index arrays stay numpy (static under jit); numbers float64
+            scope[name] = value if value.dtype.kind in "iu" else jnp.asarray(value, dtype=jnp.float64)
+    scope["_tile"] = jnp.tile
+    body = []
+    for line in writer.forward_lines:
+        part = _PART.fullmatch(line)
+        body.append(f"{part[1]} = {part[1]}.at[{part[2]}].set({part[3]})" if part else line)
+    outputs = writer.outputs_code("forward")
+    lines = ["def forward(X, th, B):", *["    " + line for line in body],
+             f"    return _stack(list({outputs}), axis=1)"]  # a column per output
+    exec(_compile("\n".join(lines), "<autodiff lifted jax forward>", "exec"), scope)  # our own generated text
+    return scope["forward"]  # type: ignore[no-any-return]
