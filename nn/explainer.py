@@ -21,9 +21,10 @@ highlighting what each rule reads and writes. Numbers are :func:`autodiff.fmt.nu
 
 >>> import nn
 >>> page = explainer_html(nn.MLP(2, [3, 2], seed=0), [0.5, -1.0], [1.0, 0.0])
->>> page.startswith("<!DOCTYPE html>") and 'id="network"' in page and 'id="matrices"' in page
+>>> page.startswith("<!DOCTYPE html>") and "autodiffExplainer.mount(" in page
 True
->>> 'id="v0"' in page  # the scalar graph, drawn by Graphviz
+>>> view = explainer_view(nn.MLP(2, [3, 2], seed=0), [0.5, -1.0], [1.0, 0.0])
+>>> 'id="v0"' in view["graph"]  # the scalar graph, drawn by Graphviz
 True
 """
 
@@ -41,7 +42,7 @@ from autodiff import Value, fmt
 from .layers import MLP
 from .losses import mse_loss, sse_loss
 
-__all__ = ["explainer_html", "explainer_data", "MAX_PATHS"]
+__all__ = ["explainer_html", "explainer_data", "explainer_view", "explainer_module", "explainer_css", "MAX_PATHS"]
 
 #: At most this many paths are listed per weight (the sum is always over all of them).
 MAX_PATHS = 20
@@ -250,29 +251,69 @@ def _asset(name: str) -> str:
     return resources.files("nn").joinpath("explainer_assets", name).read_text(encoding="utf-8")
 
 
+def explainer_view(model: MLP, x: Sequence[float], target: Sequence[float], loss: str = "mse",
+                   renderer: Optional[str] = None) -> dict[str, Any]:
+    """What the front end's ``mount(root, data)`` takes: :func:`explainer_data` (without the loss
+    Value) plus ``graph``, the scalar graph's SVG text (Graphviz, labels escaped by the renderer).
+
+    It is plain JSON data, so a notebook widget can send it as it is.
+
+    >>> import json, nn
+    >>> view = explainer_view(nn.MLP(2, [3, 2], seed=0), [0.5, -1.0], [1.0, 0.0])
+    >>> view["graph"].startswith("<svg") and 'id="v0"' in view["graph"]
+    True
+    >>> json.loads(json.dumps(view))["sizes"]
+    [2, 3, 2]
+    """
+    from autodiff.render import Scene
+
+    data = explainer_data(model, x, target, loss)
+    root = data.pop("root")
+    order = autodiff.topological_order(root)
+    grads = dict(zip(order, autodiff.grad(root, order)))
+    svg = Scene([root], grads=grads, renderer=renderer).draw().svg()
+    data["graph"] = svg[svg.index("<svg"):]  # drop the XML prolog and doctype: the SVG goes inline
+    return data
+
+
+def explainer_module() -> str:
+    """The front end as one ES module (for an anywidget ``_esm``): svg-pan-zoom, then explainer.js,
+    then ``export const mount = autodiffExplainer.mount;``. See the API comment at the top of
+    ``nn/explainer_assets/explainer.js``; :func:`explainer_css` is its style.
+
+    >>> explainer_module().rstrip().endswith("export const mount = autodiffExplainer.mount;")
+    True
+    """
+    return (_asset("svg-pan-zoom.min.js") + "\n" + _asset("explainer.js")
+            + "\nexport const mount = autodiffExplainer.mount;\n")
+
+
+def explainer_css() -> str:
+    """The front end's style sheet, every rule scoped to ``.autodiff-explainer`` (the mounted root).
+
+    >>> ".autodiff-explainer" in explainer_css()
+    True
+    """
+    return _asset("explainer.css")
+
+
 def explainer_html(model: MLP, x: Sequence[float], target: Sequence[float], loss: str = "mse",
                    title: Optional[str] = None, renderer: Optional[str] = None) -> str:
     """The explainer page for ``model`` on input ``x`` against ``target``, as one offline HTML string.
 
     ``loss`` is ``"mse"`` (:func:`nn.mse_loss`) or ``"sse"`` (:func:`nn.sse_loss`); ``renderer``
     picks the Graphviz engine of the scalar graph. The model's ``.grad`` fields are not touched.
-    Everything (script, style, the zoom library) is inside the file: it opens offline.
+    Everything (script, style, the zoom library) is inside the file: it opens offline. The page
+    mounts the front end (:func:`explainer_module`'s ``mount``) on :func:`explainer_view`'s data.
 
     >>> import nn
     >>> page = explainer_html(nn.MLP(1, [1], seed=0), [2.0], [1.0], title="<one> & neuron")
     >>> "<title>&lt;one&gt; &amp; neuron</title>" in page
     True
     """
-    from autodiff.render import Scene
-
     if title is not None and not isinstance(title, str):
         raise TypeError(f"title must be a str, not {type(title).__name__}")
-    data = explainer_data(model, x, target, loss)
-    root = data.pop("root")
-    order = autodiff.topological_order(root)
-    grads = dict(zip(order, autodiff.grad(root, order)))
-    svg = Scene([root], grads=grads, renderer=renderer).draw().svg()
-    svg = svg[svg.index("<svg"):]  # drop the XML prolog and doctype: the SVG is inline
+    data = explainer_view(model, x, target, loss, renderer)
     heading = html.escape(fmt.printable(title) if title else f"Backprop through {model!r}, seen three ways")
     payload = _script_json(json.dumps(data, separators=(",", ":"), allow_nan=False))
     return f"""<!DOCTYPE html>
@@ -280,38 +321,20 @@ def explainer_html(model: MLP, x: Sequence[float], target: Sequence[float], loss
 <head>
 <meta charset="utf-8">
 <title>{heading}</title>
+<style>body {{ margin: 0; }} h1.page-title {{ font: bold 16px Helvetica, Arial, sans-serif; margin: 0; padding: 8px 16px 0 16px; background: #f8fafc; }}</style>
 <style>{_asset("explainer.css")}</style>
 </head>
 <body>
-<header>
-<h1>{heading}</h1>
-<button id="prev" type="button" title="previous step (left arrow)">&#9664; previous</button>
-<button id="play" type="button" title="play the steps">&#9654; play</button>
-<button id="next" type="button" title="next step (right arrow)">next &#9654;</button>
-<label>speed <select id="speed"><option value="2000">slow</option><option value="1000" selected>normal</option><option value="400">fast</option></select></label>
-<span id="counter"></span>
-<div id="step"><b id="step-title"></b> <span id="step-rule" class="rule"></span> <span id="step-shapes" class="shapes"></span></div>
-</header>
-<main>
-<section id="network-view"><h2>The network</h2><div id="network"></div>
-<p class="hint">Edge colour: sign of the weight's gradient (blue +, red &#8722;); width: its size. Click an edge.</p></section>
-<section id="matrices-view"><h2>The matrices</h2><div id="matrices"></div></section>
-<aside id="panel">
-<h2>This step's numbers</h2>
-<ul id="step-lines"></ul>
-<p id="hover" class="rule"></p>
-<h2 id="sel-title">Click a weight: an edge, a matrix cell or a W node of the graph</h2>
-<p id="sel-outer" class="rule"></p>
-<table><thead><tr><th>path</th><th>factors</th><th>product</th></tr></thead><tbody id="sel-paths"></tbody></table>
-<p id="sel-sum" class="rule"></p>
-<p id="sel-engine"></p>
-</aside>
-<section id="graph-view"><h2>The scalar graph <span class="hint">(wheel or buttons to zoom, drag to pan)</span></h2>
-<div id="graph">{svg}</div></section>
-</main>
+<h1 class="page-title">{heading}</h1>
+<div id="explainer"></div>
 <script type="application/json" id="explainer-data">{payload}</script>
 <script>{_asset("svg-pan-zoom.min.js")}</script>
 <script>{_asset("explainer.js")}</script>
+<script>
+// the standalone page: the arrow keys work anywhere in it; `explainer` is the handle (for the console)
+var explainer = autodiffExplainer.mount(document.getElementById('explainer'),
+  JSON.parse(document.getElementById('explainer-data').textContent), {{keys: 'document'}});
+</script>
 </body>
 </html>
 """

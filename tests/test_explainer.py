@@ -156,18 +156,18 @@ def page(browser, demo_page):
 
 
 def selected_everywhere(page, name: str, node: int) -> None:
-    assert page.locator("#network line.net-edge.selected").evaluate_all("es => es.map(e => e.dataset.param)") == [name]
-    cells = page.locator("#matrices td.selected")
+    assert page.locator(".ax-network line.net-edge.selected").evaluate_all("es => es.map(e => e.dataset.param)") == [name]
+    cells = page.locator(".ax-matrices td.selected")
     assert cells.evaluate_all("es => es.map(e => e.dataset.param + ' ' + e.dataset.matrix)") == [
         f"{name} W2", f"{name} dW2"]
-    graph = page.locator("#graph g.node.selected")
+    graph = page.locator(".ax-graph g.node.selected")
     assert graph.evaluate_all("es => es.map(e => e.id)") == [f"v{node}"]
     assert graph.locator("text").first.text_content() == name
 
 
 def click_edge(page, name: str) -> None:
     # a quarter of the way along the edge from its source: edges cross in the middle
-    x1, y1, x2, y2 = page.locator(f'#network line.net-hit[data-param="{name}"]').evaluate(
+    x1, y1, x2, y2 = page.locator(f'.ax-network line.net-hit[data-param="{name}"]').evaluate(
         "e => { const m = e.getScreenCTM(); return [e.x1, e.y1, e.x2, e.y2].map("
         "(a, i) => a.baseVal.value * (i % 2 ? m.d : m.a) + (i % 2 ? m.f : m.e)); }")
     page.mouse.click(x1 + (x2 - x1) / 4, y1 + (y2 - y1) / 4)
@@ -184,32 +184,32 @@ def test_a_weight_clicked_in_any_view_is_highlighted_in_all_three(page):
         if how == "edge":
             click_edge(page, name)
         elif how == "cell":
-            page.click(f'#block-dW2 td[data-param="{name}"]')
+            page.click(f'.ax-block[data-block="dW2"] td[data-param="{name}"]')
         else:
             page.evaluate(f"window.explainer.keepInView({labels.index(name)})")
             page.click(f"#v{labels.index(name)}")
         selected_everywhere(page, name, labels.index(name))
-        assert page.inner_text("#sel-title") == f"dloss/dW2[1][0] = {want}"
-        assert page.inner_text("#sel-engine").endswith(want)
-        rows = page.locator("#sel-paths tr.path")
+        assert page.inner_text(".ax-sel-title") == f"dloss/dW2[1][0] = {want}"
+        assert page.inner_text(".ax-sel-engine").endswith(want)
+        rows = page.locator(".ax-sel-paths tr.path")
         products = [float(rows.nth(r).locator("td").nth(2).inner_text()) for r in range(rows.count())]
         assert rows.count() >= 1 and sum(products) == pytest.approx(ref.weight_grads[1][1][0], rel=1e-5)
-        assert page.inner_text("#sel-sum").endswith(f"= {want}")
+        assert page.inner_text(".ax-sel-sum").endswith(f"= {want}")
 
 
 def test_hovering_dw2_shows_it_is_h1_times_delta2(page):
     ref = reference.from_model(model(), X, T)
-    page.hover('#block-dW2 td[data-param="W2[2][1]"]')
+    page.hover('.ax-block[data-block="dW2"] td[data-param="W2[2][1]"]')
     h, d = ref.activations[0][2], ref.deltas[1][1]
-    assert page.inner_text("#hover") == f"dW2[2][1] = h1[2] \u00d7 delta2[1] = {fmt(h)} \u00d7 {fmt(d)} = {fmt(h * d)}"
+    assert page.inner_text(".ax-hover") == f"dW2[2][1] = h1[2] \u00d7 delta2[1] = {fmt(h)} \u00d7 {fmt(d)} = {fmt(h * d)}"
     # and its two factors are marked: h1[2] (as layer 1's output and as layer 2's input) and delta2[1]
     marked = page.locator("td.factor").evaluate_all(
-        "es => es.map(e => e.closest('.block').dataset.block + ' ' + e.closest('tr').querySelector('th').textContent)")
+        "es => es.map(e => e.closest('.ax-block').dataset.block + ' ' + e.closest('tr').querySelector('th').textContent)")
     assert sorted(marked) == ["delta2 delta2[1]", "h1 h1[2]", "h1 h1[2]"]
 
 
 def test_node_text_is_at_least_12_px_at_1280_by_800(page):
-    sizes = page.evaluate("""() => [...document.querySelectorAll('#network text, #graph g.node text')].map(t => {
+    sizes = page.evaluate("""() => [...document.querySelectorAll('.ax-network text, .ax-graph g.node text')].map(t => {
         const size = parseFloat(t.getAttribute('font-size') || getComputedStyle(t).fontSize);
         return size * t.getScreenCTM().a; })""")
     assert len(sizes) > 40 and min(sizes) >= 12
@@ -217,39 +217,39 @@ def test_node_text_is_at_least_12_px_at_1280_by_800(page):
 
 def test_the_graph_zooms_and_pans_and_keeps_the_selected_weight_in_view(page):
     before = page.evaluate("window.explainer.panZoom.getZoom()")
-    page.click("#svg-pan-zoom-zoom-in")
+    page.click(".ax-graph #svg-pan-zoom-zoom-in")
     assert page.evaluate("window.explainer.panZoom.getZoom()") > before
-    page.click('#block-W1 td[data-param="W1[1][2]"]')
-    frame = page.locator("#graph").bounding_box()
-    node = page.locator("#graph g.node.selected").bounding_box()
+    page.click('.ax-block[data-block="W1"] td[data-param="W1[1][2]"]')
+    frame = page.locator(".ax-graph").bounding_box()
+    node = page.locator(".ax-graph g.node.selected").bounding_box()
     assert frame["x"] <= node["x"] and node["x"] + node["width"] <= frame["x"] + frame["width"]
     assert frame["y"] <= node["y"] and node["y"] + node["height"] <= frame["y"] + frame["height"]
 
 
 def test_steps_go_forward_then_backward_highlighting_what_each_rule_reads_and_writes(page):
     rules = [s["rule"] for s in explainer_data(model(), X, T)["steps"]]
-    assert page.locator("#block-dW2.pending").count() == 1  # not computed yet
+    assert page.locator(".ax-block[data-block=\"dW2\"]:not(.again).pending").count() == 1  # not computed yet
     seen = []
     for k in range(1, len(rules)):
         page.keyboard.press("ArrowRight")
-        seen.append(page.inner_text("#step-rule"))
-        phase = page.inner_text("#counter")
+        seen.append(page.inner_text(".ax-step-rule"))
+        phase = page.inner_text(".ax-counter")
         assert phase == f"step {k} of {len(rules) - 1} ({'forward' if k <= 3 else 'backward'})"
         if seen[-1].startswith("dW2 ="):
-            assert page.locator("#block-dW2.writes, #block-db2.writes").count() == 2
-            assert page.locator("#block-h1.reads, #block-delta2.reads").count() == 2
-            assert page.locator("#block-dW2.pending").count() == 0
-            assert page.locator("#block-dW1.pending").count() == 1
-            assert page.inner_text("#step-shapes") == "shapes: (3) outer (2) = (3x2)"
+            assert page.locator(".ax-block[data-block=\"dW2\"]:not(.again).writes, .ax-block[data-block=\"db2\"]:not(.again).writes").count() == 2
+            assert page.locator(".ax-block[data-block=\"h1\"]:not(.again).reads, .ax-block[data-block=\"delta2\"]:not(.again).reads").count() == 2
+            assert page.locator(".ax-block[data-block=\"dW2\"]:not(.again).pending").count() == 0
+            assert page.locator(".ax-block[data-block=\"dW1\"]:not(.again).pending").count() == 1
+            assert page.inner_text(".ax-step-shapes") == "shapes: (3) outer (2) = (3x2)"
     assert seen == rules[1:]
     page.keyboard.press("ArrowLeft")
-    assert page.inner_text("#step-rule") == rules[-2]
+    assert page.inner_text(".ax-step-rule") == rules[-2]
     # play runs to the end by itself
-    page.select_option("#speed", "400")
+    page.select_option(".ax-speed", "400")
     page.keyboard.press("ArrowLeft")
-    page.click("#play")
-    page.wait_for_function(f"window.explainer.position() === {len(rules) - 1}", timeout=5000)
-    assert page.inner_text("#play").endswith("play")
+    page.click(".ax-play")
+    page.wait_for_function(f"window.explainer.step() === {len(rules) - 1}", timeout=5000)
+    assert page.inner_text(".ax-play").endswith("play")
 
 
 def test_the_cli_writes_the_explainer_for_the_demo_network(tmp_path, capsys):
@@ -275,14 +275,14 @@ def test_the_graph_node_a_step_computes_is_inside_the_graph_frame_after_every_st
     first = ["x[0]", "z1[0]", "h1[0]", "y[0]", "y[0]", "W2[0][0]", "z1[0]", "W1[0][0]"]
 
     def inside(label):
-        frame = page.locator("#graph").bounding_box()
+        frame = page.locator(".ax-graph").bounding_box()
         node = page.locator(f"#v{labels.index(label)}").bounding_box()
         return (frame["x"] <= node["x"] and node["x"] + node["width"] <= frame["x"] + frame["width"]
                 and frame["y"] <= node["y"] and node["y"] + node["height"] <= frame["y"] + frame["height"])
 
     assert inside(first[0])
     for label in first[1:]:
-        page.click("#next")
+        page.click(".ax-next")
         assert inside(label), label
 
 
@@ -324,17 +324,80 @@ def test_a_deeper_network_gets_the_same_linked_views(browser, tmp_path):
     page.on("pageerror", lambda e: problems.append(str(e)))
     page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
     page.goto(path.as_uri())
-    page.click('#block-dW2 td[data-param="W2[3][1]"]')
-    assert page.locator("#network line.net-edge.selected").evaluate_all("es => es.map(e => e.dataset.param)") == ["W2[3][1]"]
-    assert page.locator("#graph g.node.selected").evaluate_all("es => es.map(e => e.id)") == [f"v{labels.index('W2[3][1]')}"]
-    assert page.inner_text("#sel-engine").endswith(fmt(ref.weight_grads[1][3][1]))
+    page.click('.ax-block[data-block="dW2"] td[data-param="W2[3][1]"]')
+    assert page.locator(".ax-network line.net-edge.selected").evaluate_all("es => es.map(e => e.dataset.param)") == ["W2[3][1]"]
+    assert page.locator(".ax-graph g.node.selected").evaluate_all("es => es.map(e => e.id)") == [f"v{labels.index('W2[3][1]')}"]
+    assert page.inner_text(".ax-sel-engine").endswith(fmt(ref.weight_grads[1][3][1]))
     # forward through three layers, then back: h1, h2 and y appear in order
     rules = []
     for _ in range(11):
-        page.click("#next")
-        rules.append(page.inner_text("#step-rule"))
+        page.click(".ax-next")
+        rules.append(page.inner_text(".ax-step-rule"))
     assert rules[:6] == ["z1 = x . W1 + b1", "h1 = tanh(z1)", "z2 = h1 . W2 + b2", "h2 = tanh(z2)",
                          "y = h2 . W3 + b3", "delta3 = dloss/dy: dloss/dy = y - t"]
     assert rules[-1] == "dW1 = outer(x, delta1), db1 = delta1"
+    assert problems == []
+    page.close()
+
+
+def test_the_front_end_mounts_as_an_es_module_twice_in_one_page(browser, tmp_path):
+    # What a notebook widget does: the module (svg-pan-zoom, explainer.js, an export) mounted in
+    # plain elements of a page that is not the explainer's, twice, keys only while focused.
+    from nn.explainer import explainer_css, explainer_module, explainer_view
+
+    view = explainer_view(model(), X, T)
+    module = explainer_module().replace("</script", "<\\/script")
+    payload = json.dumps(view).replace("<", "\\u003c")
+    path = tmp_path / "two.html"
+    path.write_text(f"""<!DOCTYPE html><html><head><meta charset="utf-8"><style>{explainer_css()}</style></head>
+<body><p id="outside">not the explainer</p><div id="a"></div><div id="b"></div>
+<script type="application/json" id="data">{payload}</script>
+<script type="module">{module}
+const data = JSON.parse(document.getElementById('data').textContent);
+window.calls = [];
+window.a = mount(document.getElementById('a'), data, {{
+  onStep: (n, h) => calls.push(['step', n, h === window.a]), onSelect: (name) => calls.push(['select', name])}});
+window.b = mount(document.getElementById('b'), data);
+// mounted before it is in the document (as a widget's element may be): zoom starts once laid out
+const c = document.createElement('div');
+window.c = mount(c, data);
+window.zoomBefore = window.c.panZoom;
+document.body.appendChild(c);
+</script></body></html>""", encoding="utf-8")
+    page = browser.new_page()
+    page.set_viewport_size({"width": 1280, "height": 800})
+    problems = []
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("request", lambda r: None if r.url.startswith("file://") else problems.append(r.url))
+    page.goto(path.as_uri())
+    page.wait_for_function("window.b !== undefined")
+    a, b = page.locator("#a"), page.locator("#b")
+    assert page.evaluate("window.zoomBefore") is None
+    page.wait_for_function("window.c.panZoom !== null && window.c.panZoom.getZoom() > 0")
+    assert a.locator(".ax-graph g.node").count() == b.locator(".ax-graph g.node").count() > 40
+    # a click in one explainer selects there only, and tells its onSelect
+    a.locator('.ax-block[data-block="dW2"] td[data-param="W2[1][0]"]').click()
+    assert a.locator(".ax-graph g.node.selected").count() == 1 and b.locator(".selected").count() == 0
+    assert a.locator(".ax-sel-title").inner_text().startswith("dloss/dW2[1][0] = ")
+    # arrow keys outside both explainers do nothing; inside the focused one they step it alone
+    page.click("#outside")
+    page.keyboard.press("ArrowRight")
+    assert page.evaluate("[a.step(), b.step()]") == [0, 0]
+    a.locator(".ax-counter").click()
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    assert page.evaluate("[a.step(), b.step()]") == [2, 0]
+    assert b.locator(".ax-counter").inner_text().startswith("step 0 of")
+    assert page.evaluate("b.step(3)") == 3 and page.evaluate("b.step(99)") == page.evaluate("b.count()")
+    assert page.evaluate("a.select('b1[2]'), a.selected()") == "b1[2]"
+    assert page.evaluate("calls") == [["select", "W2[1][0]"], ["step", 1, True], ["step", 2, True], ["select", "b1[2]"]]
+    # destroy empties the root and lets go of every listener
+    page.evaluate("a.destroy()")
+    assert page.evaluate("document.getElementById('a').children.length") == 0
+    page.click("#b .ax-next")
+    assert page.evaluate("b.step()") == page.evaluate("b.count()")  # already at the end: stays
+    page.click("#b .ax-prev")
+    assert page.evaluate("[b.step(), calls.length]") == [page.evaluate("b.count()") - 1, 4]
     assert problems == []
     page.close()
