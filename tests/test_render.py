@@ -81,7 +81,10 @@ def test_clusters_group_layers_and_neurons_in_order():
     assert "W1[1][2]" in layer1 and "h1[0]" in layer1 and "W2[0][0]" not in layer1
     assert layer1.count("subgraph cluster_") == 3
     neuron2 = block(layer1, 'label="neuron 2"')
-    assert "W1[0][2]" in neuron2 and "h1[2]" in neuron2 and "h1[1]" not in neuron2
+    assert "W1[0][2]" in neuron2 and "z1[2]" in neuron2 and "z1[1]" not in neuron2
+    # a neuron's output sits in its layer's cluster, just outside its neuron's: that is what keeps
+    # the neurons in order (tests/test_layout.py); the op that makes it stays in the neuron
+    assert "h1[2]" not in neuron2 and "h1[2]" in layer1 and "label=tanh" in neuron2
 
 
 def block(source: str, marker: str) -> str:

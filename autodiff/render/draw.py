@@ -25,8 +25,8 @@ True
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
-import re
 from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Sequence, Union
@@ -38,6 +38,15 @@ from ..graph import topological_order
 from ..value import Value
 from .engines import render
 from .escape import label_text
+from .layout import (
+    WIDEST_NUMBER,
+    box_width,
+    inputs,
+    lead_ins,
+    natural,
+    stacks,
+    text_width,
+)
 
 __all__ = ["Graph", "Scene", "draw"]
 
@@ -51,6 +60,12 @@ _CLUSTER = "#94a3b8"  # slate-400
 
 _RANKDIRS = ("LR", "RL", "TB", "BT")
 _COLLAPSE = (False, True, "neuron", "layer")
+
+# Font sizes in points (1 pt = 1.33 px at the drawing's natural size). Text is the drawing's scarce
+# resource: a page shrinks a wide drawing to fit, so the separations stay small and the text large.
+_FONT = 14  # value boxes
+_SMALL = 12  # op circles, constants, cluster titles
+_EDGE = 11  # local derivatives on edges
 
 
 class Graph:
@@ -96,7 +111,8 @@ class Graph:
         return self.svg()
 
     def __repr__(self) -> str:
-        return f"<autodiff.Graph: {self.source.count(' -> ')} edges; .svg(), .save(path), .source>"
+        drawn = sum(1 for line in self.source.splitlines() if " -> " in line and "style=invis" not in line)
+        return f"<autodiff.Graph: {drawn} edges; .svg(), .save(path), .source>"
 
 
 @dataclasses.dataclass
@@ -107,7 +123,15 @@ class Scene:
     Values and ``(parent, child)`` pairs drawn emphasised in red, the rest dimmed. ``grads``:
     the gradient to show for some Values instead of their ``.grad`` (a moment of backprop).
     ``status``: ``"done"``, ``"current"`` or ``"pending"`` for some Values, drawn in the colours
-    of :data:`autodiff.fmt.STATUS_COLOURS`. The other fields are :func:`draw`'s options.
+    of :data:`autodiff.fmt.STATUS_COLOURS`. ``grad_word`` starts a box's last line (``"tangent"``
+    for forward mode); every box with that line is wide enough for it followed by any number
+    :func:`autodiff.fmt.short` writes, so a page that rewrites the line at each step never spills.
+    The other fields are :func:`draw`'s options.
+
+    A collapsed drawing keeps what the Scene marks: a group holding a highlighted Value is
+    highlighted (and the edges between highlighted groups), a group holding the ``"current"``
+    Value is current, one whose Values are all ``"done"`` is done, and its output lines show
+    ``grads``. :meth:`node_ids` says which SVG node shows each Value.
 
     >>> from autodiff import Value
     >>> a = Value(3.0, label="a")
@@ -129,6 +153,7 @@ class Scene:
     collapse: Union[bool, str] = False
     max_nodes: int = 2000
     renderer: Optional[str] = None
+    grad_word: str = "grad"
 
     def __post_init__(self) -> None:
         self._check()
@@ -147,11 +172,34 @@ class Scene:
         for s in (self.status or {}).values():
             if s not in STATUS_COLOURS:
                 raise ValueError(f"status values must be one of {', '.join(STATUS_COLOURS)}, not {s!r}")
+        if not isinstance(self.grad_word, str):
+            raise TypeError(f"grad_word must be a str such as 'grad' or 'tangent', not {type(self.grad_word).__name__}")
 
     def draw(self) -> Graph:
         """The drawing: DOT text in a :class:`Graph`, rendered to SVG or PNG on demand."""
         self._check()  # fields may have changed since the Scene was made
         return _draw(self)
+
+    def node_ids(self) -> list[str]:
+        """The SVG id of the node that shows each Value, in :func:`~autodiff.topological_order` numbering
+        (roots after one another): ``v{i}`` itself, or in a collapsed drawing its group's ``g{k}``
+        (a page steps a collapsed drawing by marking the group of the step's node).
+
+        >>> from autodiff import Value, name_scope
+        >>> x = Value(2.0, label="x")
+        >>> with name_scope("layer 1", "neuron 0"):
+        ...     h = (Value(0.5, label="w") * x).tanh()
+        >>> Scene([h]).node_ids()  # w, x, w * x, tanh(w * x)
+        ['v0', 'v1', 'v2', 'v3']
+        >>> Scene([h], collapse=True).node_ids()  # the unscoped x is a node of its own
+        ['g0', 'g1', 'g0', 'g0']
+        """
+        self._check()
+        nodes = _collect(self.roots)
+        if not self.collapse:
+            return [f"v{i}" for i in range(len(nodes))]
+        names, _ = _groups(nodes, "layer" if self.collapse == "layer" else "neuron")
+        return [names[id(v)] for v in nodes]
 
 
 def draw(
@@ -245,18 +293,24 @@ def _split_highlight(highlight: Iterable[Any]) -> tuple[set[int], set[tuple[int,
     return nodes, edges
 
 
+def _digraph(rankdir: str) -> graphviz.Digraph:
+    return graphviz.Digraph(
+        "autodiff",
+        # newrank: the layout's rank constraints (inputs first, a layer's neurons on one rank) hold
+        # nodes of different clusters, which only newrank allows
+        graph_attr={"rankdir": rankdir, "newrank": "true", "remincross": "false", "fontname": "Helvetica", "nodesep": "0.2",
+                    "ranksep": "0.3"},
+        node_attr={"fontname": "Helvetica", "fontsize": str(_FONT)},
+        edge_attr={"arrowsize": "0.7", "fontname": "Helvetica", "fontsize": str(_EDGE)},
+    )
+
+
 def _draw(scene: Scene) -> Graph:
     roots = list(scene.roots)
     nodes = _collect(roots)
-    dot = graphviz.Digraph(
-        "autodiff",
-        graph_attr={"rankdir": scene.rankdir, "fontname": "Helvetica", "nodesep": "0.25", "ranksep": "0.35"},
-        node_attr={"fontname": "Helvetica", "fontsize": "11"},
-        edge_attr={"arrowsize": "0.6", "fontname": "Helvetica"},
-    )
+    dot = _digraph(scene.rankdir)
     if scene.collapse:
-        level = "layer" if scene.collapse == "layer" else "neuron"
-        _draw_collapsed(dot, nodes, roots, level, scene.show_data, scene.show_grad, scene.max_nodes)
+        _draw_collapsed(dot, scene, nodes)
         return Graph(dot.source, scene.renderer)
     if len(nodes) > scene.max_nodes:
         raise ValueError(
@@ -279,29 +333,32 @@ def _draw(scene: Scene) -> Graph:
 
     shown_grads = {id(v): g for v, g in (scene.grads or {}).items()}
     states = {id(v): s for v, s in (scene.status or {}).items()}
+    scopes = [v.scope or () for v in nodes]
+    links = [(index[id(p)], i) for i, v in enumerate(nodes) for p in v.parents]
+    stacked = stacks(scopes, links)
+    outside = {u: prefix for prefix, units in stacked for u in units}  # a neuron's output, in its layer's cluster
     for v in nodes:
         i = index[id(v)]
         hot = id(v) in hot_nodes
-        attrs = _value_style(v, id(v) in root_ids, scene.show_data, scene.show_grad, shown_grads.get(id(v)))
+        attrs = _value_style(v, id(v) in root_ids, scene.show_data, scene.show_grad, shown_grads.get(id(v)),
+                             scene.grad_word)
         attrs["id"] = f"v{i}"
-        if id(v) in states:
-            attrs.update(_status_style(states[id(v)]))
-        if dim:
-            attrs.update(color=_HOT, penwidth="2.2", fontcolor="#111111") if hot else attrs.update(color=_DIM, fontcolor=_DIM)
-            if not hot:
-                attrs["fillcolor"] = "#f8fafc"
-        place(v.scope, (f"v{i}", attrs))
+        _mark(attrs, hot, dim, states.get(id(v)))
+        place(outside.get(i, v.scope), (f"v{i}", attrs))
         if v.parents:
             op_hot = hot and (
                 any((id(p), id(v)) in hot_edges for p in v.parents) or any(id(p) in hot_nodes for p in v.parents)
             )
-            op_attrs = {"id": f"o{i}", "label": label_text(v.op if v.arg is None else f"{v.op} {short(v.arg)}"),
-                        "shape": "circle", "width": "0.3", "height": "0.3", "margin": "0.02", "fontsize": "10"}
+            op_attrs = {"id": f"o{i}", **_op_style(v)}
             if dim:
                 op_attrs.update(color=_HOT if op_hot else _DIM, fontcolor=_HOT if op_hot else _DIM)
             place(v.scope, (f"o{i}", op_attrs))
 
-    _emit(dot, tree, [0])
+    # A layer's neurons stay in order only by edges declared in the layer's own cluster, where a
+    # left-right drawing turns them upside down (Graphviz 2.43 and 16.1 alike): chained backwards there.
+    chains = {prefix: [f"v{u}" for u in (units[::-1] if scene.rankdir in ("LR", "RL") else units)]
+              for prefix, units in stacked} if scene.group else {}
+    _emit(dot, tree, [0], chains)
     for v in nodes:
         if not v.parents:
             continue
@@ -312,12 +369,47 @@ def _draw(scene: Scene) -> Graph:
             edge = {"id": f"e{i}_{k}"}
             if scene.show_local:
                 edge["label"] = label_text(short(local))
-                edge["fontsize"] = "9"
             if dim:
                 edge_hot = (id(p), id(v)) in hot_edges or (not hot_edges and id(p) in hot_nodes and id(v) in hot_nodes)
                 edge.update({"color": _HOT, "penwidth": "2", "fontcolor": _HOT} if edge_hot else {"color": _DIM, "fontcolor": _DIM})
             dot.edge(f"v{index[id(p)]}", f"o{i}", **edge)
+    leaves = [v.is_leaf and not v.is_constant for v in nodes]
+    names = [f"v{i}" for i in range(len(nodes))]
+    _arrange(dot, names, scopes, leaves, links, [] if scene.group else stacked)
+    for a, w in lead_ins(scopes, leaves, [[index[id(p)] for p in v.parents] for v in nodes]):
+        dot.edge(names[a], names[w], style="invis")
     return Graph(dot.source, scene.renderer)
+
+
+def _arrange(dot: graphviz.Digraph, names: Sequence[str], scopes: Sequence[tuple[str, ...]],
+             leaves: Sequence[bool], edges: Sequence[tuple[int, int]],
+             stacked: Sequence[tuple[tuple[str, ...], list[int]]]) -> None:
+    """The network shape (see :mod:`autodiff.render.layout`): the inputs alone on the first rank, and
+    the ``stacked`` units (those not in clusters) on one rank each stack, in order, held by invisible
+    edges that Graphviz keeps pointing down (``LR``, ``RL``) or right (``TB``, ``BT``)."""
+    first = inputs(scopes, leaves, edges)
+    if len(first) > 1:
+        _chain(dot, [names[u] for u in first])
+    for _, stack in stacked:
+        _chain(dot, [names[u] for u in stack])
+
+
+def _chain(dot: graphviz.Digraph, names: Sequence[str]) -> None:
+    """``names`` on one rank in this order (Graphviz keeps the order of edges between nodes of one rank)."""
+    with dot.subgraph() as sub:
+        sub.attr(rank="same")
+        for a, b in zip(names, names[1:]):
+            sub.edge(a, b, style="invis")
+
+
+def _mark(attrs: dict[str, str], hot: bool, dim: bool, state: Optional[str]) -> None:
+    """A node's colours for its state during stepping and for a highlight (the rest dimmed)."""
+    if state is not None:
+        attrs.update(_status_style(state))
+    if dim:
+        attrs.update(color=_HOT, penwidth="2.2", fontcolor="#111111") if hot else attrs.update(color=_DIM, fontcolor=_DIM)
+        if not hot:
+            attrs["fillcolor"] = "#f8fafc"
 
 
 def _status_style(state: str) -> dict[str, str]:
@@ -328,89 +420,134 @@ def _status_style(state: str) -> dict[str, str]:
     return style
 
 
+def _op_style(v: Value) -> dict[str, str]:
+    text = v.op if v.arg is None else f"{v.op} {short(v.arg)}"
+    # a circle holds its text when its diameter is the text's diagonal (plus a little air)
+    across = math.hypot(text_width(text, _SMALL) + 4, _SMALL * 1.2) / 72
+    size = f"{max(0.3, math.ceil(across * 100) / 100):g}"
+    return {"label": label_text(text), "shape": "circle", "width": size, "height": size, "margin": "0.02",
+            "fontsize": str(_SMALL)}
+
+
 def _value_style(
-    v: Value, is_root: bool, show_data: bool, show_grad: bool, grad: Optional[float] = None
+    v: Value, is_root: bool, show_data: bool, show_grad: bool, grad: Optional[float] = None, grad_word: str = "grad"
 ) -> dict[str, str]:
     if v.is_constant:
-        return {"label": label_text(short(v.data)), "shape": "plaintext", "fontcolor": "#475569", "fontsize": "10"}
+        return {"label": label_text(short(v.data)), "shape": "plaintext", "fontcolor": "#475569", "fontsize": str(_SMALL)}
     # The first line names the node as every front end does: its label, else its formula (an op's
     # result) or its number (a leaf, which then needs no data line).
     lines = [v.label if v.label else name(v)]
     if show_data and (v.label or v.parents):
         lines.append(f"data {short(v.data)}")
+    widest = list(lines)
     if show_grad:
-        lines.append(f"grad {short(v.grad if grad is None else grad)}")
+        lines.append(f"{grad_word} {short(v.grad if grad is None else grad)}")
+        widest.append(f"{grad_word} {WIDEST_NUMBER}")  # what a later step may write there
     fill = _ROOT if is_root else _LEAF if v.is_leaf else _PLAIN
-    style = {"label": label_text(*lines), "shape": "box", "style": "rounded,filled", "fillcolor": fill}
+    style = {"label": label_text(*lines), "shape": "box", "style": "rounded,filled", "fillcolor": fill,
+             "width": box_width(widest, _FONT)}
     if is_root:
         style["penwidth"] = "2"
     return style
 
 
-def _natural(text: str) -> list[Any]:
-    # "neuron 2" before "neuron 10": runs of ASCII digits (the odd places of the split) compare as
-    # numbers; str.isdigit would take "²", which int() refuses
-    return [int(part) if k % 2 else part for k, part in enumerate(re.split(r"([0-9]+)", text))]
-
-
-def _emit(dot: graphviz.Digraph, branch: dict[str, Any], counter: list[int]) -> None:
+def _emit(dot: graphviz.Digraph, branch: dict[str, Any], counter: list[int],
+          chains: Mapping[tuple[str, ...], Sequence[str]], path: tuple[str, ...] = ()) -> None:
+    """The nodes and clusters of ``branch`` (the scope ``path``), then the chain that orders its sub-scopes."""
     for node, attrs in branch["nodes"]:
         dot.node(node, **attrs)
-    for title, child in sorted(branch["children"].items(), key=lambda item: _natural(item[0])):
+    for title, child in sorted(branch["children"].items(), key=lambda item: natural(item[0])):
         counter[0] += 1
         with dot.subgraph(name=f"cluster_{counter[0]}") as sub:
-            sub.attr(label=label_text(title), style="rounded,dashed", color=_CLUSTER, fontcolor="#475569", fontsize="10")
-            _emit(sub, child, counter)
+            sub.attr(label=label_text(title), style="rounded,dashed", color=_CLUSTER, fontcolor="#475569",
+                     fontsize=str(_SMALL))
+            _emit(sub, child, counter, chains, path + (title,))
+    if path in chains:
+        _chain(dot, chains[path])
 
 
-def _draw_collapsed(
-    dot: graphviz.Digraph,
-    nodes: list[Value],
-    roots: list[Value],
-    level: str,
-    show_data: bool,
-    show_grad: bool,
-    max_nodes: int,
-) -> None:
-    """One node per scope group; unscoped Values stay single nodes; parallel edges counted."""
-
-    def key(v: Value) -> tuple[str, ...]:
-        if not v.scope:
-            return ("value", str(id(v)))
-        return ("scope",) + (v.scope[:1] if level == "layer" else v.scope)
-
-    keys: dict[tuple[str, ...], list[Value]] = {}
+def _groups(nodes: Sequence[Value], level: str) -> tuple[dict[int, str], dict[str, tuple[tuple[str, ...], list[Value]]]]:
+    """A collapsed drawing's nodes: each Value's group (``g{k}``, numbered in order of first member),
+    and each group's scope (empty for an unscoped Value, which stays a node of its own) and members."""
+    of: dict[int, str] = {}
+    keys: dict[tuple[str, ...], str] = {}
+    groups: dict[str, tuple[tuple[str, ...], list[Value]]] = {}
     for v in nodes:
-        keys.setdefault(key(v), []).append(v)
-    if len(keys) > max_nodes:
-        raise ValueError(f"even collapsed, the graph has {len(keys)} nodes, more than max_nodes={max_nodes}")
-    names = {k: f"g{i}" for i, k in enumerate(keys)}
-    consumed_outside: set[int] = {id(r) for r in roots}
+        scope = tuple(v.scope[:1] if level == "layer" else v.scope) if v.scope else ()
+        key = ("scope",) + scope if scope else ("value", str(id(v)))
+        if key not in keys:
+            keys[key] = f"g{len(keys)}"
+            groups[keys[key]] = (scope, [])
+        of[id(v)] = keys[key]
+        groups[keys[key]][1].append(v)
+    return of, groups
+
+
+def _group_state(members: Sequence[Value], states: Mapping[int, str]) -> Optional[str]:
+    """A group's state from its members' that have one: current if one is, done if all are, else pending."""
+    given = [states[id(v)] for v in members if id(v) in states]
+    if not given:
+        return None
+    if "current" in given:
+        return "current"
+    return "done" if all(s == "done" for s in given) else "pending"
+
+
+def _draw_collapsed(dot: graphviz.Digraph, scene: Scene, nodes: list[Value]) -> None:
+    """One node per scope group; unscoped Values stay single nodes; parallel edges counted; the
+    Scene's highlight, states and grads shown on the groups that hold them."""
+    of, groups = _groups(nodes, "layer" if scene.collapse == "layer" else "neuron")
+    if len(groups) > scene.max_nodes:
+        raise ValueError(f"even collapsed, the graph has {len(groups)} nodes, more than max_nodes={scene.max_nodes}")
+    hot_nodes, hot_edges = _split_highlight(scene.highlight)
+    dim = bool(hot_nodes)
+    shown_grads = {id(v): g for v, g in (scene.grads or {}).items()}
+    states = {id(v): s for v, s in (scene.status or {}).items()}
+    root_ids = {id(r) for r in scene.roots}
+    consumed_outside = set(root_ids)
     edges: Counter[tuple[str, str]] = Counter()
+    hot_pairs: set[tuple[str, str]] = set()
     for v in nodes:
         for p in v.parents:
-            kp, kv = key(p), key(v)
-            if kp != kv:
-                edges[(names[kp], names[kv])] += 1
+            a, b = of[id(p)], of[id(v)]
+            if a != b:
+                edges[(a, b)] += 1
                 consumed_outside.add(id(p))
-    root_ids = {id(r) for r in roots}
-    for k, members in keys.items():
-        if k[0] == "value":
+                if (id(p), id(v)) in hot_edges or (not hot_edges and id(p) in hot_nodes and id(v) in hot_nodes):
+                    hot_pairs.add((a, b))
+    for g, (scope, members) in groups.items():
+        hot = any(id(v) in hot_nodes for v in members)
+        if not scope:
             v = members[0]
-            dot.node(names[k], **_value_style(v, id(v) in root_ids, show_data, show_grad))
-            continue
-        title = " / ".join(k[1:])
-        outputs = [v for v in members if id(v) in consumed_outside and not v.is_leaf]
-        lines = [title, f"{len(members)} values"]
-        for v in outputs[:4]:
-            text = name(v)
-            if show_data:
-                text += f"  data {short(v.data)}"
-            if show_grad:
-                text += f"  grad {short(v.grad)}"
-            lines.append(text)
-        if len(outputs) > 4:
-            lines.append(f"... {len(outputs) - 4} more outputs")
-        dot.node(names[k], label=label_text(*lines), shape="box3d", style="filled", fillcolor="#eef2ff")
+            attrs = _value_style(v, id(v) in root_ids, scene.show_data, scene.show_grad, shown_grads.get(id(v)),
+                                 scene.grad_word)
+        else:
+            outputs = [v for v in members if id(v) in consumed_outside and not v.is_leaf]
+            lines = [" / ".join(scope), f"{len(members)} values"]
+            for v in outputs[:4]:
+                text = name(v)
+                if scene.show_data:
+                    text += f"  data {short(v.data)}"
+                if scene.show_grad:
+                    text += f"  {scene.grad_word} {short(shown_grads.get(id(v), v.grad))}"
+                lines.append(text)
+            if len(outputs) > 4:
+                lines.append(f"... {len(outputs) - 4} more outputs")
+            attrs = {"label": label_text(*lines), "shape": "box3d", "style": "filled", "fillcolor": "#eef2ff",
+                     "width": box_width(lines, _FONT)}
+        attrs["id"] = g
+        _mark(attrs, hot, dim, _group_state(members, states))
+        dot.node(g, **attrs)
     for (a, b), n in edges.items():
-        dot.edge(a, b, **({"label": label_text(f"x{n}"), "fontsize": "9"} if n > 1 else {}))
+        edge = {"label": label_text(f"x{n}")} if n > 1 else {}
+        if dim:
+            edge.update({"color": _HOT, "penwidth": "2", "fontcolor": _HOT} if (a, b) in hot_pairs
+                        else {"color": _DIM, "fontcolor": _DIM})
+        dot.edge(a, b, **edge)
+    names = list(groups)
+    number = {g: u for u, g in enumerate(names)}
+    scopes = [groups[g][0] for g in names]
+    links = [(number[a], number[b]) for a, b in edges]
+    _arrange(dot, names, scopes,
+             [not groups[g][0] and groups[g][1][0].is_leaf and not groups[g][1][0].is_constant for g in names],
+             links, stacks(scopes, links))
