@@ -25,6 +25,7 @@ from .optim import SGD
 from .quiz import make_quiz
 from .quiz_page import quiz_html
 from .torch_bridge import compare_with_torch, from_torch, to_torch
+from .widget import explainer_widget
 
 __all__ = [
     "Module",
@@ -51,4 +52,5 @@ __all__ = [
     "train",
     "History",
     "explainer_html",
+    "explainer_widget",
 ]
