@@ -30,6 +30,7 @@ True
 
 from __future__ import annotations
 
+import copy
 import html
 import json
 import math
@@ -38,11 +39,13 @@ from typing import Any, Optional, Sequence
 
 import autodiff
 from autodiff import Value, fmt
+from autodiff.debug.record import StepRecord, record_forward, record_steps
+from autodiff.ops import RULES
 
 from .layers import MLP
 from .losses import mse_loss, sse_loss
 
-__all__ = ["explainer_html", "explainer_data", "explainer_view", "explainer_module", "explainer_css", "MAX_PATHS"]
+__all__ = ["explainer_html", "explainer_data", "explainer_view", "node_steps", "explainer_module", "explainer_css", "MAX_PATHS"]
 
 #: At most this many paths are listed per weight (the sum is always over all of them).
 MAX_PATHS = 20
@@ -94,6 +97,10 @@ def explainer_data(model: MLP, x: Sequence[float], target: Sequence[float], loss
     ['z1 = x . W1 + b1', 'h1 = tanh(z1)', 'y = h1 . W2 + b2']
     """
     _check(model, x, target, loss)
+    # A copy with zeroed grads: the by-node steps replay backward (leaves accumulate into .grad),
+    # and the page shows this one pass, whatever the model's own .grad fields hold.
+    model = copy.deepcopy(model)
+    model.zero_grad()
     xs = [Value(float(v), label=f"x[{i}]") for i, v in enumerate(x)]
     # Layer by layer, as MLP.__call__ does, keeping each layer's z (pre-activation) and output.
     acts: list[list[Value]] = [xs]
@@ -176,6 +183,7 @@ def explainer_data(model: MLP, x: Sequence[float], target: Sequence[float], loss
         "layers": layers,
         "blocks": blocks,
         "steps": _steps(layers, vectors, matrices, loss),
+        "nodeSteps": node_steps(root),
         "root": root,
     }
 
@@ -242,6 +250,95 @@ def _steps(layers: list[dict[str, Any]], vectors: dict[str, Any], matrices: dict
     return steps
 
 
+def _shown(record: StepRecord) -> tuple[list[Any], list[list[Any]]]:
+    """The steps a front end shows and, for each, the leaf steps it completes (the record's public
+    ``shown`` and ``completes``; a record without them shows every step and completes none)."""
+    shown = getattr(record, "shown", None)
+    if shown is None:
+        return list(record.steps), [[] for _ in record.steps]
+    return list(shown), [list(c) for c in record.completes]
+
+
+def _operand(text: str) -> str:
+    # a negative number inside a formula goes in parentheses: 0.5 * (-1)
+    return f"({text})" if text.startswith("-") else text
+
+
+def node_steps(root: Value) -> dict[str, list[dict[str, Any]]]:
+    """The explainer's steps "by node": the forward pass (each operation's value, parents first)
+    and then backprop, one node a step, read from the step records
+    (:func:`~autodiff.debug.record.record_forward` with no inputs, and
+    :func:`~autodiff.debug.record.record_steps`) and numbered from 1 as the terminal debugger
+    numbers them. Leaves and constants take no step: the record's steps are shown as they are.
+
+    Each forward step has ``node`` (its id in :func:`autodiff.topological_order` numbering, the
+    graph's ``v{id}``), ``parents``, ``number``, ``title`` and ``lines``; each backward step has
+    ``node``, ``parents`` (those its contributions reach), ``edges`` (their positions ``k``),
+    ``number``, ``title``, ``lines`` and ``grads``: ``[node, text before or None, text after]``
+    for every gradient it changes (:func:`autodiff.fmt.short`, as the graph writes them).
+
+    >>> from autodiff import Value
+    >>> x = Value(3.0, label="x")
+    >>> y = x * x
+    >>> y.label = "y"
+    >>> s = node_steps(y)
+    >>> [f["title"] for f in s["forward"]], s["forward"][0]["lines"]
+    (['forward step 1: y'], ['y = x * x = 3 * 3 = 9'])
+    >>> s["backward"][0]["title"], s["backward"][0]["grads"][-1]
+    ('step 1: y (*) grad 1', [0, None, '6'])
+    """
+    forward, backward = record_forward(root, [], []), record_steps(root)
+    nodes = backward.nodes
+    out: dict[str, list[dict[str, Any]]] = {"forward": [], "backward": []}
+    for k, step in enumerate(_shown(forward)[0], start=1):
+        node = nodes[step.node_id]
+        parents = node["parents"]
+        v = backward.values[step.node_id]
+        arg = fmt.short(v.arg) if v.arg is not None else "k"
+        rule = RULES[node["op"]]
+        # an operand of an infix op goes in parentheses when it is a formula or a negative
+        # number (a * (b + c), 0.5 * (-1)); inside tanh(...) or a sum it needs none
+        infix = rule.call is None
+        names = rule.formula([fmt.grouped(nodes[p]["name"]) if infix and rule.join is None else nodes[p]["name"]
+                              for p in parents], arg)
+        numbers = rule.formula([_operand(fmt.number(nodes[p]["data"])) if infix else fmt.number(nodes[p]["data"])
+                                for p in parents], arg)
+        line = f"{node['name']} = {names} = {numbers} = {fmt.number(node['data'])}"
+        if not node["label"]:  # a nameless node's name is its formula already
+            line = f"{names} = {numbers} = {fmt.number(node['data'])}"
+        out["forward"].append({"node": step.node_id, "parents": parents, "number": k,
+                               "title": f"forward step {k}: {node['name']}", "lines": [line]})
+    grads = list(backward.start)
+    reached = {len(nodes) - 1}  # the root's grad is known (1) before the first step
+    for k, (step, finals) in enumerate(zip(*_shown(backward)), start=1):
+        node = nodes[step.node_id]
+        op = f" ({node['op']})" if node["op"] and node["label"] else ""
+        lines: list[str] = []
+        targets: list[int] = []  # the nodes its contributions reach
+        edges: list[int] = []
+        changed: dict[int, tuple[bool, float]] = {}  # node -> (grad known before?, grad before)
+        for s in [step, *finals]:
+            changed.setdefault(s.node_id, (s.node_id in reached, grads[s.node_id]))
+            grads[s.node_id] = s.grad
+            for c in s.contributions:
+                name = nodes[c.parent_id]["name"]
+                lines.append(f"-> {name}: local {fmt.number(c.local)} * grad {fmt.number(s.grad)} = "
+                             f"{fmt.number(c.amount)}; grad {fmt.number(c.before)} -> {fmt.number(c.after)}")
+                changed.setdefault(c.parent_id, (c.parent_id in reached, grads[c.parent_id]))
+                grads[c.parent_id] = c.after
+                targets.append(c.parent_id)
+                edges.append(c.k)
+            if s is not step:
+                lines.append(f"{nodes[s.node_id]['name']}: grad {fmt.number(s.grad)} is final")
+        reached.update(changed)
+        out["backward"].append({
+            "node": step.node_id, "parents": targets, "edges": edges, "number": k,
+            "title": f"step {k}: {node['name']}{op} grad {fmt.number(step.grad)}", "lines": lines,
+            "grads": [[i, fmt.short(before) if known else None, fmt.short(grads[i])]
+                      for i, (known, before) in changed.items()]})
+    return out
+
+
 def _script_json(text: str) -> str:
     # Inside <script>, "</script>" or "<!--" in a label must not end the element: escape < > &.
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
@@ -249,6 +346,13 @@ def _script_json(text: str) -> str:
 
 def _asset(name: str) -> str:
     return resources.files("nn").joinpath("explainer_assets", name).read_text(encoding="utf-8")
+
+
+def _svg_pan_zoom() -> str:
+    # the one bundled copy, shared with the step-through page (licence notice at its top)
+    from autodiff.debug import assets
+
+    return assets.read("svg-pan-zoom.min.js")
 
 
 def explainer_view(model: MLP, x: Sequence[float], target: Sequence[float], loss: str = "mse",
@@ -284,7 +388,7 @@ def explainer_module() -> str:
     >>> explainer_module().rstrip().endswith("export const mount = autodiffExplainer.mount;")
     True
     """
-    return (_asset("svg-pan-zoom.min.js") + "\n" + _asset("explainer.js")
+    return (_svg_pan_zoom() + "\n" + _asset("explainer.js")
             + "\nexport const mount = autodiffExplainer.mount;\n")
 
 
@@ -321,19 +425,20 @@ def explainer_html(model: MLP, x: Sequence[float], target: Sequence[float], loss
 <head>
 <meta charset="utf-8">
 <title>{heading}</title>
-<style>body {{ margin: 0; }} h1.page-title {{ font: bold 16px Helvetica, Arial, sans-serif; margin: 0; padding: 8px 16px 0 16px; background: #f8fafc; }}</style>
+<style>body {{ margin: 0; }}</style>
 <style>{_asset("explainer.css")}</style>
 </head>
 <body>
-<h1 class="page-title">{heading}</h1>
-<div id="explainer"></div>
+<div id="explainer" data-title="{heading}"></div>
 <script type="application/json" id="explainer-data">{payload}</script>
-<script>{_asset("svg-pan-zoom.min.js")}</script>
+<script>{_svg_pan_zoom()}</script>
 <script>{_asset("explainer.js")}</script>
 <script>
-// the standalone page: the arrow keys work anywhere in it; `explainer` is the handle (for the console)
+// the standalone page: keys work anywhere in it, the graph fills the window; `explainer` is the
+// handle (for the console)
 var explainer = autodiffExplainer.mount(document.getElementById('explainer'),
-  JSON.parse(document.getElementById('explainer-data').textContent), {{keys: 'document'}});
+  JSON.parse(document.getElementById('explainer-data').textContent),
+  {{keys: 'document', fitWindow: true, title: document.getElementById('explainer').dataset.title}});
 </script>
 </body>
 </html>

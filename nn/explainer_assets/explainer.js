@@ -16,16 +16,26 @@
 //                  onStep(position, handle)  called whenever the step changes (buttons, keys, play,
 //                                            handle.step): position 0 is "before the first step";
 //                  onSelect(name, handle)    called whenever the selected weight or bias changes;
-//                  keys: 'document'          arrow keys anywhere in the document (the standalone
-//                                            page); otherwise (the default, for a widget) only while
+//                  onGranularity(name, handle)  called when the granularity changes;
+//                  granularity: 'layer'      the steps to start with: 'layer' (by neuron and layer,
+//                                            one matrix rule a step, the default) or 'node' (by
+//                                            node: the forward pass, then backprop numbered as
+//                                            the terminal debugger numbers it);
+//                  keys: 'document'          keys (arrows: a step, space: play, Home, End)
+//                                            anywhere in the document (the standalone page);
+//                                            otherwise (the default, for a widget) only while
 //                                            focus is inside the root, which is made focusable;
+//                  title                     a heading, written (as text) at the top of the controls;
+//                  fitWindow: true           the graph takes the rest of the window's height (the
+//                                            standalone page), else the stylesheet's 420 px;
 //                  svgPanZoom                the svg-pan-zoom function (default: the global one).
 //
 //   handle.step(n)       go to step n (clamped to 0..handle.count()), returns the position;
 //   handle.step()        the position now;
+//   handle.granularity(name)  switch to 'layer' or 'node' (back to step 0); () gives it;
 //   handle.select(name)  select a weight or bias by its label ("W2[1][0]", "b1[2]"), null to clear;
 //   handle.selected()    the selected label, or null;
-//   handle.count()       the number of steps;
+//   handle.count()       the number of steps (of the current granularity);
 //   handle.play()        start or stop playing;
 //   handle.keepInView(i) pan the graph so that value node i (topological numbering) is in view;
 //   handle.panZoom       the graph's svg-pan-zoom instance;
@@ -73,10 +83,11 @@ var autodiffExplainer = (function () {
   };
 
   // The skeleton: controls, the four panes. Parts are found by class inside the root.
-  function skeleton(root) {
+  function skeleton(root, title) {
     root.classList.add('autodiff-explainer');
     root.textContent = '';
     var bar = el('div', {'class': 'ax-bar'});
+    if (title) bar.appendChild(el('h1', {'class': 'ax-title'}, title));
     bar.appendChild(el('button', {type: 'button', 'class': 'ax-prev', title: 'previous step (left arrow)'}, '\u25c0 previous'));
     bar.appendChild(el('button', {type: 'button', 'class': 'ax-play', title: 'play the steps'}, '\u25b6 play'));
     bar.appendChild(el('button', {type: 'button', 'class': 'ax-next', title: 'next step (right arrow)'}, 'next \u25b6'));
@@ -89,6 +100,12 @@ var autodiffExplainer = (function () {
     });
     speed.appendChild(select);
     bar.appendChild(speed);
+    var by = el('label', {}, ' steps ');
+    var choice = el('select', {'class': 'ax-granularity', title: 'one step: a matrix rule, or one node of the graph'});
+    choice.appendChild(el('option', {value: 'layer'}, 'by neuron and layer'));
+    choice.appendChild(el('option', {value: 'node'}, 'by node'));
+    by.appendChild(choice);
+    bar.appendChild(by);
     bar.appendChild(el('span', {'class': 'ax-counter'}));
     var step = el('div', {'class': 'ax-step'});
     step.appendChild(el('b', {'class': 'ax-step-title'}));
@@ -133,13 +150,13 @@ var autodiffExplainer = (function () {
     options = options || {};
     if (!root || root.nodeType !== 1) throw new TypeError('autodiffExplainer.mount needs an element to mount into');
     if (!data || !data.params || !data.steps) throw new TypeError('autodiffExplainer.mount needs the data of nn.explainer.explainer_view');
-    skeleton(root);
+    skeleton(root, options.title);
     function part(name) { return root.querySelector('.ax-' + name); }
     var params = data.params, steps = data.steps, position = 0, timer = null, selected = null;
     var listeners = [];  // [target, type, handler]: removed by destroy()
     function listen(target, type, handler) { target.addEventListener(type, handler); listeners.push([target, type, handler]); }
     // every element that shows parameter p (edges, cells, graph node), and every element of block b
-    var byParam = {}, byBlock = {}, graphNode = {};
+    var byParam = {}, byBlock = {}, graphNode = {}, graphEdge = {}, neurons = {};
     var marks = {selected: new Marks('selected'), factor: new Marks('factor'), reads: new Marks('reads'),
                  writes: new Marks('writes'), pending: new Marks('pending')};
     var handle;
@@ -188,8 +205,15 @@ var autodiffExplainer = (function () {
           else g.appendChild(svgEl('title', {}, vec.labels[i] + ' = ' + vec.values[i].t));
           svg.appendChild(g);
           remember(byBlock, names[c], g);
+          remember(neurons, names[c], g);
           // a neuron's z and delta live in the same circle
-          if (c > 0) { remember(byBlock, data.layers[c - 1].z, g); remember(byBlock, data.layers[c - 1].delta, g); }
+          if (c > 0) {
+            [data.layers[c - 1].z, data.layers[c - 1].delta].forEach(function (b) {
+              if (b === names[c]) return;  // a linear layer's z is its output
+              remember(byBlock, b, g);
+              remember(neurons, b, g);
+            });
+          }
         }
       });
       part('network').appendChild(svg);
@@ -269,6 +293,7 @@ var autodiffExplainer = (function () {
       graphSvg = document.importNode(doc.documentElement, true);
       frame.appendChild(graphSvg);
       graphSvg.querySelectorAll('g.node').forEach(function (g) { graphNode[g.id] = g; });
+      graphSvg.querySelectorAll('g.edge').forEach(function (g) { graphEdge[g.id] = g; });
       Object.keys(params).forEach(function (name) {
         var node = graphNode['v' + params[name].node];
         if (!node) return;
@@ -298,20 +323,32 @@ var autodiffExplainer = (function () {
       });
       if (smallest > 0 && smallest < 13) panZoom.zoomBy(13 / smallest);
     }
-    // Pan the graph so that value node i sits in the middle of its frame (zoom unchanged).
-    // svg-pan-zoom redraws on the next animation frame, so the drawing on screen may be a move
-    // behind: the node is placed from its position inside the pan-zoom viewport and the library's
-    // own zoom, not from the screen.
+    // Where value node i sits inside the pan-zoom viewport (its box's corners): the drawing never
+    // changes, so this is measured once per node, and later steps read no layout to pan.
+    var boxes = {};
+    function boxOf(i) {
+      if (boxes[i]) return boxes[i];
+      var node = graphNode['v' + i], viewport = graphSvg.querySelector('.svg-pan-zoom_viewport');
+      if (!node || !viewport) return null;
+      var box = node.getBBox(), m = viewport.getScreenCTM().inverse().multiply(node.getScreenCTM());
+      var a = graphSvg.createSVGPoint(), b = graphSvg.createSVGPoint();
+      a.x = box.x; a.y = box.y; b.x = box.x + box.width; b.y = box.y + box.height;
+      a = a.matrixTransform(m); b = b.matrixTransform(m);
+      boxes[i] = {x0: Math.min(a.x, b.x), y0: Math.min(a.y, b.y), x1: Math.max(a.x, b.x), y1: Math.max(a.y, b.y)};
+      return boxes[i];
+    }
+    // Keep value node i in view: when any part of it is outside the frame (less a margin), pan so
+    // that it sits in the middle (zoom unchanged). Placed from svg-pan-zoom's own pan and zoom, not
+    // the screen: the library redraws on the next animation frame, so the screen may be a move behind.
     function keepInView(i) {
-      var node = graphNode['v' + i], viewport = graphSvg && graphSvg.querySelector('.svg-pan-zoom_viewport');
-      if (!node || !panZoom || !viewport) return;
-      var box = node.getBBox(), inViewport = viewport.getScreenCTM().inverse().multiply(node.getScreenCTM());
-      var centre = graphSvg.createSVGPoint();
-      centre.x = box.x + box.width / 2;
-      centre.y = box.y + box.height / 2;
-      centre = centre.matrixTransform(inViewport);
-      var sizes = panZoom.getSizes(), zoom = sizes.realZoom;
-      panZoom.pan({x: sizes.width / 2 - centre.x * zoom, y: sizes.height / 2 - centre.y * zoom});
+      if (!panZoom) return;
+      var box = boxOf(i);
+      if (!box) return;
+      var sizes = panZoom.getSizes(), zoom = sizes.realZoom, pan = panZoom.getPan(), margin = 16;
+      var inside = box.x0 * zoom + pan.x >= margin && box.x1 * zoom + pan.x <= sizes.width - margin &&
+                   box.y0 * zoom + pan.y >= margin && box.y1 * zoom + pan.y <= sizes.height - margin;
+      if (inside) return;
+      panZoom.pan({x: sizes.width / 2 - (box.x0 + box.x1) / 2 * zoom, y: sizes.height / 2 - (box.y0 + box.y1) / 2 * zoom});
     }
 
     // -- selection: one weight, highlighted everywhere, its gradient as the sum over paths -------
@@ -361,46 +398,160 @@ var autodiffExplainer = (function () {
       factors(name);
     }
 
-    // -- steps: one matrix rule each, forward then backward --------------------------------------
+    // -- steps by neuron and layer: one matrix rule each, forward then backward -----------------
     function blocks(names, keep) {
       var out = [];
       names.forEach(function (b) { (byBlock[b] || []).forEach(function (e) { if (!keep || keep(e)) out.push(e); }); });
       return out;
     }
     function isBlock(e) { return e.classList.contains('ax-block'); }
-    function show(k) {
-      var before = position;
-      position = Math.max(0, Math.min(steps.length - 1, k));
-      var s = steps[position];
-      part('counter').textContent = 'step ' + position + ' of ' + (steps.length - 1) + ' (' + s.phase + ')';
-      // what a later step writes is not known yet: its numbers are hidden
-      var later = [];
-      for (var j = position + 1; j < steps.length; j++) later = later.concat(steps[j].writes);
-      marks.pending.set(blocks(later, isBlock));
-      var writes = blocks(s.writes);
-      marks.reads.set(blocks(s.reads, function (e) { return writes.indexOf(e) < 0; }));
-      marks.writes.set(writes);
-      part('step-title').textContent = position === 0 ? 'Before the forward pass:' : 'Step ' + position + ':';
-      part('step-rule').textContent = s.rule;
-      part('step-shapes').textContent = s.shapes ? 'shapes: ' + s.shapes : '';
-      // the graph follows the step: the first node it writes (before any, the first input) comes into view
-      var written = (s.writes.length ? data.blocks[s.writes[0]] : data.blocks.x) || [];
-      if (written.length) keepInView(written[0]);
+    var byLayer = {
+      count: function () { return steps.length - 1; },
+      enter: function () {},
+      leave: function () { ['pending', 'reads', 'writes'].forEach(function (m) { marks[m].set([]); }); },
+      show: function (from, to) {
+        var s = steps[to];
+        part('counter').textContent = 'step ' + to + ' of ' + (steps.length - 1) + ' (' + s.phase + ')';
+        // what a later step writes is not known yet: its numbers are hidden
+        var later = [];
+        for (var j = to + 1; j < steps.length; j++) later = later.concat(steps[j].writes);
+        marks.pending.set(blocks(later, isBlock));
+        var writes = blocks(s.writes);
+        marks.reads.set(blocks(s.reads, function (e) { return writes.indexOf(e) < 0; }));
+        marks.writes.set(writes);
+        part('step-title').textContent = to === 0 ? 'Before the forward pass:' : 'Step ' + to + ':';
+        part('step-rule').textContent = s.rule;
+        part('step-shapes').textContent = s.shapes ? 'shapes: ' + s.shapes : '';
+        lines(s.lines);
+        // the graph follows the step: the first node it writes (before any, the first input) comes into view
+        var written = (s.writes.length ? data.blocks[s.writes[0]] : data.blocks.x) || [];
+        return written.length ? written[0] : null;
+      }
+    };
+    function lines(texts) {
       var list = part('step-lines');
       list.textContent = '';
-      s.lines.forEach(function (line) { list.appendChild(el('li', {}, line)); });
+      texts.forEach(function (line) { list.appendChild(el('li', {}, line)); });
+    }
+
+    // -- steps by node: the forward pass (values appear), then backprop as the terminal debugger
+    // numbers it (data.nodeSteps, from autodiff's step records). Each step touches only the nodes,
+    // cells and texts it changes.
+    var fwd = (data.nodeSteps || {forward: []}).forward, bwd = (data.nodeSteps || {backward: []}).backward;
+    var dataText = {}, gradText = {}, finalGrad = {}, nodeCells = {}, nodeNeuron = {};
+    function graphTexts() {
+      // a value box's lines: its label's, then "data ...", then "grad ..." (the last two)
+      Object.keys(graphNode).forEach(function (id) {
+        if (id.charAt(0) !== 'v') return;
+        var texts = graphNode[id].querySelectorAll('text'), n = texts.length, i = id.slice(1);
+        if (n >= 2 && texts[n - 1].textContent.indexOf('grad ') === 0) {
+          gradText[i] = texts[n - 1];
+          finalGrad[i] = texts[n - 1].textContent;
+          if (n >= 3 && texts[n - 2].textContent.indexOf('data ') === 0) dataText[i] = texts[n - 2];
+        }
+      });
+      // the cells and the neuron that show node i, in the order data.blocks lists them
+      Object.keys(data.blocks).forEach(function (b) {
+        (byBlock[b] || []).forEach(function (box) {
+          if (!isBlock(box)) return;
+          var cells = box.querySelectorAll('td');
+          data.blocks[b].forEach(function (i, k) {
+            if (cells[k]) remember(nodeCells, i, {cell: cells[k], gradient: b.charAt(0) === 'd'});
+          });
+        });
+        (neurons[b] || []).forEach(function (g, k) { nodeNeuron[data.blocks[b][k]] = g; });
+      });
+    }
+    function known(e, yes) { if (e) e.classList.toggle('ax-unknown', !yes); }
+    function setGrad(i, text) {
+      var t = gradText[i];
+      if (!t) return;
+      if (text !== null) t.textContent = 'grad ' + text;
+      known(t, text !== null);
+    }
+    // what shows node i: its graph boxes (value and op), its cells (of values or of gradients), its neuron
+    function shows(ids, gradient) {
+      var out = [];
+      ids.forEach(function (i) {
+        ['v', 'o'].forEach(function (p) { if (graphNode[p + i]) out.push(graphNode[p + i]); });
+        (nodeCells[i] || []).forEach(function (c) { if (c.gradient === gradient) out.push(c.cell); });
+        if (nodeNeuron[i]) out.push(nodeNeuron[i]);
+      });
+      return out;
+    }
+    var nodeMarks = {current: new Marks('current'), reads: new Marks('reads'), writes: new Marks('writes'),
+                     active: new Marks('active')};
+    var byNode = {
+      count: function () { return fwd.length + bwd.length; },
+      enter: function () {
+        fwd.forEach(function (f) { known(dataText[f.node], false); });
+        Object.keys(gradText).forEach(function (i) { known(gradText[i], false); });
+      },
+      leave: function () {
+        Object.keys(nodeMarks).forEach(function (m) { nodeMarks[m].set([]); });
+        fwd.forEach(function (f) { known(dataText[f.node], true); });
+        Object.keys(gradText).forEach(function (i) { gradText[i].textContent = finalGrad[i]; known(gradText[i], true); });
+      },
+      show: function (from, to) {
+        var F = fwd.length, j;
+        // values: forward step j makes node fwd[j].node's value appear
+        for (j = Math.min(from, F); j < Math.min(to, F); j++) known(dataText[fwd[j].node], true);
+        for (j = Math.min(from, F) - 1; j >= Math.min(to, F); j--) known(dataText[fwd[j].node], false);
+        // gradients: backward step j sets each gradient it changes (undone: what it was before)
+        var b0 = Math.max(0, from - F), b1 = Math.max(0, to - F);
+        for (j = b0; j < b1; j++) bwd[j].grads.forEach(function (g) { setGrad(g[0], g[2]); });
+        for (j = b0 - 1; j >= b1; j--) bwd[j].grads.forEach(function (g) { setGrad(g[0], g[1]); });
+        var s = to === 0 ? null : to <= F ? fwd[to - 1] : bwd[to - F - 1], backward = to > F;
+        part('counter').textContent = to === 0 ? 'before the forward pass (' + this.count() + ' steps by node)'
+          : (backward ? 'backward: step ' + s.number + ' of ' + bwd.length : 'forward: step ' + s.number + ' of ' + F);
+        part('step-title').textContent = s ? s.title : 'Before the forward pass: only the inputs, weights and biases are known.';
+        part('step-rule').textContent = s && !backward ? s.lines[0] : '';
+        part('step-shapes').textContent = '';
+        lines(s ? s.lines : []);
+        nodeMarks.current.set(s ? shows([s.node], backward) : []);
+        nodeMarks[backward ? 'writes' : 'reads'].set(s ? shows(s.parents, backward) : []);
+        nodeMarks[backward ? 'reads' : 'writes'].set([]);
+        var edges = [];
+        if (s && backward) s.edges.forEach(function (k) { var e = graphEdge['e' + s.node + '_' + k]; if (e) edges.push(e); });
+        nodeMarks.active.set(edges);
+        return s ? s.node : (data.blocks.x || [null])[0];
+      }
+    };
+
+    var modes = {layer: byLayer, node: byNode}, granularity = modes[options.granularity] ? options.granularity : 'layer';
+    function show(k) {
+      var before = position, mode = modes[granularity];
+      position = Math.max(0, Math.min(mode.count(), k));
+      var node = mode.show(before, position);
+      if (node !== null && node !== undefined) keepInView(node);
       if (position !== before && options.onStep) options.onStep(position, handle);
       return position;
+    }
+    function setGranularity(name) {
+      if (!modes[name] || name === granularity) return granularity;
+      setPlaying(false);
+      var before = position;
+      modes[granularity].show(position, 0);  // back to the start, so texts are as drawn
+      modes[granularity].leave();
+      granularity = name;
+      part('granularity').value = name;
+      position = 0;
+      modes[name].enter();
+      var node = modes[name].show(0, 0);
+      if (node !== null && node !== undefined) keepInView(node);
+      if (options.onGranularity) options.onGranularity(name, handle);
+      if (before !== 0 && options.onStep) options.onStep(0, handle);
+      return name;
     }
     function setPlaying(on) {
       var button = part('play');
       if (timer) { clearInterval(timer); timer = null; }
       button.textContent = on ? '\u275a\u275a pause' : '\u25b6 play';
       if (!on) return;
-      if (position >= steps.length - 1) show(0);
+      if (position >= modes[granularity].count()) show(0);
       timer = setInterval(function () {
         show(position + 1);
-        if (position >= steps.length - 1) setPlaying(false);  // at the end: stop
+        if (position >= modes[granularity].count()) setPlaying(false);  // at the end: stop
       }, Number(part('speed').value));
     }
     function onKey(e) {
@@ -408,13 +559,17 @@ var autodiffExplainer = (function () {
       if (tag === 'SELECT' || tag === 'INPUT' || tag === 'TEXTAREA') return;  // their own arrow keys
       if (e.key === 'ArrowRight') { show(position + 1); e.preventDefault(); }
       if (e.key === 'ArrowLeft') { show(position - 1); e.preventDefault(); }
+      if (e.key === ' ') { setPlaying(!timer); e.preventDefault(); }
+      if (e.key === 'Home') { show(0); e.preventDefault(); }
+      if (e.key === 'End') { show(modes[granularity].count()); e.preventDefault(); }
     }
 
     handle = {
       step: function (n) { return n === undefined ? position : show(Number(n)); },
       select: function (name) { select(name); return selected; },
       selected: function () { return selected; },
-      count: function () { return steps.length - 1; },
+      count: function () { return modes[granularity].count(); },
+      granularity: function (name) { return name === undefined ? granularity : setGranularity(name); },
       play: function () { setPlaying(!timer); },
       keepInView: keepInView,
       panZoom: null,
@@ -436,11 +591,29 @@ var autodiffExplainer = (function () {
     listen(part('next'), 'click', function () { show(position + 1); });
     listen(part('prev'), 'click', function () { show(position - 1); });
     listen(part('play'), 'click', function () { setPlaying(!timer); });
+    listen(part('speed'), 'change', function () { if (timer) setPlaying(true); });
+    listen(part('granularity'), 'change', function () { setGranularity(part('granularity').value); });
+    graphTexts();
+    part('granularity').value = granularity;
+    modes[granularity].enter();
     if (options.keys === 'document') {
       listen(document, 'keydown', onKey);
     } else {
       if (!root.hasAttribute('tabindex')) root.setAttribute('tabindex', '0');
       listen(root, 'keydown', onKey);
+    }
+    // The standalone page gives the graph the rest of the window, so that all three views are on
+    // one screen (at least 260 px of graph); a widget keeps the stylesheet's height.
+    function fitWindow() {
+      var top = frame.getBoundingClientRect().top + window.pageYOffset;
+      var height = Math.max(260, Math.floor(window.innerHeight - top - 10));
+      if (frame.style.height === height + 'px') return;
+      frame.style.height = height + 'px';
+      if (panZoom) { panZoom.resize(); }
+    }
+    if (options.fitWindow) {
+      fitWindow();
+      listen(window, 'resize', fitWindow);
     }
     // svg-pan-zoom fits the drawing to its frame: a root not laid out yet (a widget's element
     // before it is attached, a hidden tab) gets it once the frame has a size
