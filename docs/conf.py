@@ -71,6 +71,7 @@ apidocs_modules = [
     "nn.quiz",
     "nn.quiz_page",
     "nn.explainer",
+    "nn.widget",
     "autodiff.lift",
 ]
 # Allowed for now, until the owners of those files fix them (tests/test_apidocs.py passes its

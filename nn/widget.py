@@ -23,11 +23,13 @@ anywidget is imported when a widget is made, so ``import nn`` works without it; 
 ``pip install "autodiff-seethrough[notebook]"``.
 
 >>> import nn
->>> w = nn.explainer_widget(nn.MLP(2, [3, 2], seed=0), [0.5, -1.0], [1.0, 0.0])  # doctest: +SKIP
->>> w.step = 5                                                                   # doctest: +SKIP
->>> w.steps[5]                                                                   # doctest: +SKIP
+>>> w = nn.explainer_widget(nn.MLP(2, [3, 2], seed=0), [0.5, -1.0], [1.0, 0.0])
+>>> w.step = 5
+>>> w.steps[w.step]
 'dW2 = outer(h1, delta2), db2 = delta2'
->>> w.selected = "W2[1][0]"                                                      # doctest: +SKIP
+>>> w.selected = "W2[1][0]"
+>>> w
+ExplainerWidget(MLP([2, 3, 2], activation='tanh', out_activation='linear'), step=5 of 7, selected='W2[1][0]')
 """
 
 from __future__ import annotations

@@ -1,12 +1,19 @@
-"""The notebook tour runs top to bottom in a real kernel, and shows what it promises."""
+"""The notebook tour runs top to bottom in a real kernel, and shows what it promises; exported to
+HTML by nbconvert, its explainer widget is the explainer page itself."""
 
 from __future__ import annotations
 
 import json
+import re
+from html import unescape
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+from nbconvert import HTMLExporter
+
+import nn
+from nn import reference
 
 TOUR = Path(__file__).resolve().parent.parent / "docs" / "tour.ipynb"
 
@@ -18,9 +25,11 @@ def test_the_tour_is_stored_without_outputs():
             assert cell["outputs"] == [] and cell["execution_count"] is None
 
 
-def test_the_tour_runs_and_shows_graph_matrices_trace_stepper_and_plot(tmp_path):
+def test_the_tour_runs_and_shows_graph_matrices_trace_stepper_widget_and_plot(tmp_path):
     nb = nbformat.read(TOUR, as_version=4)
-    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    # no widget state saved, as JupyterLab saves a notebook: its export shows the widget's static page
+    NotebookClient(nb, timeout=300, kernel_name="python3", store_widget_state=False,
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
     cells = [c for c in nb.cells if c.cell_type == "code"]
     outputs = [c.outputs for c in cells]
     for out in outputs:
@@ -48,6 +57,19 @@ def test_the_tour_runs_and_shows_graph_matrices_trace_stepper_and_plot(tmp_path)
     assert "text/html" in kinds(4)
     frame = next(o["data"]["text/html"] for o in outputs[4] if "data" in o)
     assert frame.startswith("<iframe srcdoc=")
-    assert "image/png" in kinds(5)
-    before, after = (float(v) for v in text(5).split("loss ")[1].split()[0::2][:2])
+    # the explainer widget, at step 5 with W2[1][0] selected, and the page an export shows instead
+    assert {"application/vnd.jupyter.widget-view+json", "text/html"} <= kinds(5)
+    assert "step=5 of 7, selected='W2[1][0]'" in text(5)
+    frame = next(o["data"]["text/html"] for o in outputs[5] if "data" in o)
+    page = unescape(re.search(r'<iframe srcdoc="([^"]*)"', frame).group(1))
+    payload = json.loads(re.search(r'<script type="application/json" id="explainer-data">(.*?)</script>', page,
+                                   re.S).group(1))
+    # the numbers of the model as the tour built it: seed 0, before training
+    ref = reference.from_model(nn.MLP(2, [3, 2], activation="tanh", seed=0), [0.5, -1.0], [1.0, 0.0])
+    assert float(payload["params"]["W2[1][0]"]["grad"]) == float(f"{ref.weight_grads[1][1][0]:.6g}")
+    exported, _ = HTMLExporter().from_notebook_node(nb)
+    frames = [unescape(f) for f in re.findall(r'<iframe[^>]*\ssrcdoc="([^"]*)"', exported)]
+    assert page in frames and "application/vnd.jupyter.widget-view+json" not in exported
+    assert "image/png" in kinds(6)
+    before, after = (float(v) for v in text(6).split("loss ")[1].split()[0::2][:2])
     assert after < before / 5
