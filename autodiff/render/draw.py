@@ -425,7 +425,7 @@ def _op_style(v: Value) -> dict[str, str]:
     # a circle holds its text when its diameter is the text's diagonal (plus a little air)
     across = math.hypot(text_width(text, _SMALL) + 4, _SMALL * 1.2) / 72
     size = f"{max(0.3, math.ceil(across * 100) / 100):g}"
-    return {"label": label_text(text), "shape": "circle", "width": size, "height": size, "margin": "0.02",
+    return {"label": label_text(text), "shape": "circle", "width": size, "height": size, "margin": "0.02", "ordering": "in",
             "fontsize": str(_SMALL)}
 
 
