@@ -605,3 +605,236 @@ def test_the_lifted_2_3_2_draws_backward_as_the_textbook_writes_it():
         assert edges[(op, node[eq.name])] == re.split(r" = | -> ", eq.shapes(100))[-1].strip("()"), eq
     with pytest.raises(TypeError, match="backward must be True or False"):
         prog.draw(backward="yes")
+
+
+# -- carried on in JAX ----------------------------------------------------------------------------------
+# JAX computes in float32 unless its 64-bit mode is on: these tests turn it on for their own block
+# only (jax.enable_x64, a context), so nothing else in the process runs with it.
+@pytest.fixture
+def jax64():
+    import jax  # the test extra installs it
+    with jax.enable_x64(True):
+        yield jax
+
+
+def jax_loss_and_grads(jax, fn, rows, jit, seed=None):
+    """The mean of the first output over the rows, and JAX's gradients of it with respect to the
+    parameters and to the rows (jax.value_and_grad, jit-compiled or not)."""
+    def mean(theta, X):
+        return fn(theta, X)[:, 0].mean()
+
+    run = jax.value_and_grad(mean, argnums=(0, 1))
+    if jit:
+        run = jax.jit(run)
+    X = jax.numpy.asarray(rows, dtype=jax.numpy.float64)
+    return run(fn.theta, X)
+
+
+@pytest.mark.parametrize("jit", [False, True], ids=["eager jax", "jax.jit"])
+@pytest.mark.parametrize("sizes, activation", [n[1:] for n in NETWORKS], ids=[n[0] for n in NETWORKS])
+def test_to_jax_computes_the_same_numbers_and_jax_grad_the_eager_gradients(jax64, sizes, activation, jit):
+    X, Y = nn.moons(100 if sizes[0] == 16 else 20, seed=4)
+    T = [[y] * sizes[-1] for y in Y]
+    model = nn.MLP(2, sizes, activation=activation, seed=2)
+    want_losses, want_grads = eager_step(model, X, T)
+    prog = autodiff.compile(lambda xs: nn.mse_loss(model(xs[:2]), xs[2:]), 2 + sizes[-1], lift=True)
+    fn = prog.to_jax()
+    rows = [list(x) + t for x, t in zip(X, T)]
+    out = (jax64.jit(fn) if jit else fn)(fn.theta, jax64.numpy.asarray(rows))
+    assert out.shape == (len(X), 1) and out.dtype == jax64.numpy.float64
+    assert all(close(a, b) for a, b in zip(out[:, 0].tolist(), want_losses))
+    loss, (dtheta, _) = jax_loss_and_grads(jax64, fn, rows, jit)
+    assert close(float(loss), sum(want_losses) / len(X))
+    grads = {id(v): g for v, g in zip(fn.values, dtheta.tolist())}
+    assert len(grads) == len(want_grads)
+    assert all(close(grads[id(p)], w) for p, w in zip(model.parameters(), want_grads))
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.integers(1, 6), min_size=1, max_size=3), st.sampled_from(["tanh", "relu", "sigmoid", "linear"]),
+       st.integers(1, 9), st.integers(0, 10**6), st.booleans())
+def test_to_jax_on_random_mlps_gives_the_eager_losses_and_gradients(hidden, activation, batch, seed, jit):
+    import jax
+    rng = random.Random(seed)
+    nin, nout = rng.randint(1, 4), rng.randint(1, 3)
+    model = nn.MLP(nin, hidden + [nout], activation=activation, seed=seed)
+    X = [[rng.uniform(-2, 2) for _ in range(nin)] for _ in range(batch)]
+    T = [[rng.uniform(-1, 1) for _ in range(nout)] for _ in range(batch)]
+    want_losses, want_grads = eager_step(model, X, T)
+    prog = autodiff.compile(lambda xs: nn.mse_loss(model(xs[:nin]), xs[nin:]), nin + nout, lift=True)
+    if not prog.lifted:  # a 1-1-1 network: no matrix, nothing to carry
+        with pytest.raises(ValueError, match="nothing in this graph was lifted"):
+            prog.to_jax()
+        return
+    with jax.enable_x64(True):
+        fn = prog.to_jax()
+        rows = [x + t for x, t in zip(X, T)]
+        out = (jax.jit(fn) if jit else fn)(fn.theta, jax.numpy.asarray(rows))
+        loss, (dtheta, _) = jax_loss_and_grads(jax, fn, rows, jit)
+    assert all(close(a, b) for a, b in zip(out[:, 0].tolist(), want_losses))
+    assert close(float(loss), sum(want_losses) / batch)
+    grads = {id(v): g for v, g in zip(fn.values, dtheta.tolist())}
+    assert all(close(grads[id(p)], w) for p, w in zip(model.parameters(), want_grads))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(programs, st.integers(1, 4), st.integers(0, 10**6),
+       st.lists(st.lists(st.floats(-2, 2), min_size=3, max_size=3), min_size=1, max_size=5), st.booleans())
+def test_to_jax_on_random_graphs_that_lift_in_part_gives_the_eager_gradients(program, width, seed, rows, jit):
+    # a layer (lifted) feeding random scalar ops of every rule (mostly not lifted): JAX differentiates
+    # the whole forward code, the lifted arrays and the scalar columns alike
+    import jax
+    rng = random.Random(seed)
+    W = [[Value(rng.uniform(-1, 1), label=f"W[{i}][{j}]") for j in range(width)] for i in range(3)]
+    b = [Value(rng.uniform(-1, 1), label=f"b[{j}]") for j in range(width)]
+    params = [p for row in W for p in row] + b
+
+    def fn(xs):
+        h = [Value.sum([*(W[i][j] * xs[i] for i in range(3)), b[j]]).tanh() for j in range(width)]
+        return build(program, (h * 3)[:3])
+
+    prog = autodiff.compile(fn, 3, lift=True)
+    assert prog.lifted
+    with jax.enable_x64(True):
+        f = prog.to_jax()
+        loss, (dtheta, drows) = jax_loss_and_grads(jax, f, rows, jit)
+    leaves = [[Value(x) for x in xs] for xs in rows]
+    losses = [fn(xs) for xs in leaves]
+    (Value.sum(losses) * (1.0 / len(rows))).backward()
+    assert close(float(loss), sum(v.data for v in losses) / len(rows))
+    grads = {id(v): g for v, g in zip(f.values, dtheta.tolist())}
+    assert set(grads) <= {id(p) for p in params}
+    assert all(close(grads.get(id(p), 0.0), p.grad) for p in params)  # a weight the output never reads: 0
+    assert all(close(a, v.grad) for row, got in zip(leaves, drows.tolist()) for a, v in zip(got, row))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(programs, st.lists(st.floats(-2, 2), min_size=3, max_size=3),
+       st.lists(st.lists(st.floats(-2, 2), min_size=3, max_size=3), min_size=1, max_size=4), st.booleans())
+def test_to_jax_on_random_graphs_of_inputs_gives_the_eager_input_gradients(program, trace_at, rows, jit):
+    # every op of the rule table, no parameters: what lifts (sums with constant weights, ...) is
+    # carried to JAX with what stays scalar; a graph with nothing lifted is refused, as by to_torch
+    import jax
+    prog = autodiff.compile(lambda xs: build(program, xs), 3, example=trace_at, lift=True)
+    if not prog.lifted:
+        with pytest.raises(ValueError, match="nothing in this graph was lifted: there are no equations to carry to JAX"):
+            prog.to_jax()
+        return
+    with jax.enable_x64(True):
+        f = prog.to_jax()
+        assert f.theta.shape == (0,)
+        out = (jax.jit(f) if jit else f)(f.theta, jax.numpy.asarray(rows))
+        _, (_, drows) = jax_loss_and_grads(jax, f, rows, jit)
+    for xs, y, got in zip(rows, out[:, 0].tolist(), drows.tolist()):
+        leaves = [Value(x) for x in xs]
+        eager = build(program, leaves)
+        eager.backward()
+        assert close(y, eager.data)
+        assert all(close(a * len(rows), v.grad) for a, v in zip(got, leaves))  # the mean's gradient, per row
+
+
+def test_to_jax_carries_a_batch_traced_as_one_graph_with_its_gathered_inputs(jax64):
+    # the rows of such a program are gathered out of one long sample: JAX writes them functionally
+    model = nn.MLP(2, [3, 2], seed=0)
+    X, Y = nn.moons(8, seed=1)
+    n = len(X)
+
+    def batch_loss(xs):
+        losses = [nn.mse_loss(model(xs[4 * s:4 * s + 2]), xs[4 * s + 2:4 * s + 4]) for s in range(n)]
+        return sum(losses) * (1.0 / n)
+
+    prog = autodiff.compile(batch_loss, 4 * n, lift=True)
+    assert "gather(x)" in str(prog)
+    flat = [v for x, y in zip(X, Y) for v in (*x, y, -y)]
+    eager = batch_loss([Value(v) for v in flat])
+    model.zero_grad()
+    eager.backward()
+    fn = prog.to_jax()
+    for jit in (False, True):
+        loss, (dtheta, _) = jax_loss_and_grads(jax64, fn, [flat], jit)
+        assert close(float(loss), eager.data)
+        grads = {id(v): g for v, g in zip(fn.values, dtheta.tolist())}
+        assert all(close(grads[id(p)], p.grad) for p in model.parameters())
+
+
+def test_to_jax_keeps_shared_parameters_shared_and_writes_back(jax64):
+    model = nn.MLP(2, [4, 1], seed=3)
+    params = model.parameters()
+
+    def fn(xs):  # every parameter read twice: in the layer and in the penalty
+        return nn.mse_loss(model(xs[:2]), xs[2:]) + Value.sum([p * p for p in params]) * 0.01
+
+    prog = autodiff.compile(fn, 3, lift=True)
+    f = prog.to_jax()
+    assert len(f.values) == len(params) and {id(v) for v in f.values} == {id(p) for p in params}
+    rows = [[0.1, 0.2, 1.0], [-1.0, 0.5, 0.0]]
+    dtheta = jax64.grad(lambda theta: f(theta, jax64.numpy.asarray(rows))[:, 0].sum())(f.theta)
+    losses = [fn([Value(v) for v in r]) for r in rows]
+    Value.sum(losses).backward()
+    grads = {id(v): g for v, g in zip(f.values, dtheta.tolist())}
+    assert all(close(grads[id(p)], p.grad) for p in params)
+    stepped = f.theta - 0.1 * dtheta
+    f.write_back(stepped)
+    assert all(p.data == t for p, t in zip(f.values, stepped.tolist()))
+    # the function reads theta, not the Values: the stepped vector gives the stepped model's loss
+    stepped_losses = [fn([Value(v) for v in r]).data for r in rows]
+    assert all(close(a, b) for a, b in zip(f(stepped, jax64.numpy.asarray(rows))[:, 0].tolist(), stepped_losses))
+    with pytest.raises(ValueError, match=r"theta must be a vector of the 17 parameters"):
+        f.write_back([1.0, 2.0])
+
+
+def test_to_jax_refuses_bad_input_clearly(jax64):
+    jnp = jax64.numpy
+    _, prog = small_program()
+    fn = prog.to_jax()
+    rows = jnp.zeros((4, 3))
+    assert fn(fn.theta, rows).shape == (4, 1)
+    with pytest.raises(ValueError, match=r"rows must be an array of shape \(samples, 3\), not \(4, 2\)"):
+        fn(fn.theta, jnp.zeros((4, 2)))
+    with pytest.raises(ValueError, match=r"rows must be an array of shape \(samples, 3\), not \(3,\)"):
+        jax64.jit(fn)(fn.theta, jnp.zeros(3))
+    with pytest.raises(ValueError, match=r"theta must be a vector of the 13 parameters \(shape \(13,\)\), not shape \(12,\)"):
+        fn(fn.theta[:12], rows)
+    with pytest.raises(TypeError, match="rows must be float64, as this engine computes, not float32"):
+        fn(fn.theta, rows.astype(jnp.float32))
+    with pytest.raises(TypeError, match="theta must be float64, as this engine computes, not int64"):
+        jax64.jit(fn)(jnp.zeros(13, dtype=jnp.int64), rows)
+    a = Value(2.0, label="a")
+    plain = autodiff.compile(lambda xs: (xs[0] * a + xs[1]).exp(), 2, lift=True)
+    with pytest.raises(ValueError, match="nothing in this graph was lifted"):
+        plain.to_jax()
+
+
+def test_to_jax_refuses_to_compute_in_float32(jax64):
+    _, prog = small_program()
+    fn = prog.to_jax()  # made with 64-bit mode on ...
+    with jax64.enable_x64(False):
+        with pytest.raises(RuntimeError, match=r"float32 unless its 64-bit mode is on: call jax.config.update\('jax_enable_x64', True\)"):
+            prog.to_jax()
+        # ... and called without it: refused before any number is made, jit-compiled or not
+        with pytest.raises(RuntimeError, match="jax_enable_x64"):
+            fn(fn.theta, [[0.0, 1.0, 1.0]])
+        with pytest.raises(RuntimeError, match="jax_enable_x64"):
+            jax64.jit(fn)(fn.theta, [[0.0, 1.0, 1.0]])
+
+
+def test_to_jax_without_jax_names_the_package(monkeypatch):
+    import sys
+    _, prog = small_program()
+    monkeypatch.setitem(sys.modules, "jax", None)  # what `import jax` meets when it is not installed
+    with pytest.raises(ImportError, match=r"needs JAX: install the package jax"):
+        prog.to_jax()
+
+
+def test_to_jax_domain_errors_raise_where_values_are_known_and_are_jax_numbers_under_jit(jax64):
+    model, fn = layer_then_log()
+    prog = autodiff.compile(fn, 2, [3.0, 0.0], lift=True)
+    f = prog.to_jax()
+    rows = jax64.numpy.asarray([[3.0, 0.2], [-3.0, 0.1]])  # the second row is outside log's domain
+    with pytest.raises(ValueError, match="outside an op's domain"):
+        f(f.theta, rows)
+    with pytest.raises(ValueError, match="outside an op's domain"):
+        jax64.grad(lambda theta: f(theta, rows).sum())(f.theta)
+    out = jax64.jit(f)(f.theta, rows)[:, 0].tolist()  # traced without values: what jax.numpy makes
+    assert close(out[0], fn([Value(3.0), Value(0.2)]).data)
+    assert math.isnan(out[1])
