@@ -66,7 +66,7 @@ def test_a_scripted_session(tmp_path):
         watch="W1[0][2]",
     )
     assert out.startswith("backprop from loss:") and "watching W1[0][2]" in out
-    assert "next: step 0, node loss" in out
+    assert "next: step 1, node loss" in out
     assert "breakpoint: next: step" in out and "node h1[2] (tanh)" in out
     assert "h1[2] = op, data" in out and "local derivatives: d/dz1[2]" in out
     assert f"W1[0][2] = leaf, data {w.data:.6g}, grad" in out
@@ -85,7 +85,7 @@ def test_next_without_watch_steps_and_back_undoes():
     y.label = "y"
     out = session(y, ["next", "print x", "step 5", "print x", "back 10", "print x", "back"])
     lines = out.splitlines()
-    assert lines[2] == "(adb) step 0: y (tanh) grad 1" and "x = leaf, data 2, grad 0" in lines[4]
+    assert lines[2] == "(adb) step 1: y (tanh) grad 1" and "x = leaf, data 2, grad 0" in lines[4]
     assert any(f"x = leaf, data 2, grad {3 * (1 - y.data**2):.6g}" in line for line in lines)
     assert "x = leaf, data 2, grad 0" in lines[-3] and "nothing to undo" in lines[-2]
 
@@ -98,7 +98,7 @@ def test_bad_arguments_print_help_never_a_traceback():
     assert "step: step takes a positive count" in out
     assert "graph: graph needs a FILE" in out and "print: print needs a LABEL" in out
     assert "cannot read that line" in out
-    assert "step 0:" in out  # 's' is a unique prefix of 'step'
+    assert "step 1:" in out  # 's' is a unique prefix of 'step'
     assert "unknown command 'z'" in out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import io
 import re
 
 import autodiff
@@ -22,65 +23,210 @@ def short(x: float) -> str:
     return "0" if text == "-0" else text
 
 
-def open_page(browser, tmp_path, root, name="page.html"):
+def open_page(browser, tmp_path, root, name="page.html", **options):
+    """The page of ``root`` in Chromium, with every request and console error it makes collected."""
     path = tmp_path / name
-    path.write_text(autodiff.page_html(root), encoding="utf-8")
+    path.write_text(autodiff.page_html(root, **options), encoding="utf-8")
     page = browser.new_page()
-    requests = []
+    page.set_viewport_size({"width": 1280, "height": 800})
+    requests, errors = [], []
     page.on("request", lambda r: requests.append(r.url))
+    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+    page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(path.as_uri())
-    return page, requests
+    return page, requests, errors
+
+
+def network_232():
+    model = nn.MLP(2, [3, 2], seed=0)
+    return nn.mse_loss(model([0.5, -1.0]), [1.0, 0.0])
+
+
+def backward_grads(root):
+    """Every node's grad after the engine's own backward() (its fast path: an independent oracle)."""
+    order = autodiff.topological_order(root)
+    held = [v.grad for v in order]
+    root.backward()
+    grads = [v.grad for v in order]
+    for v, g in zip(order, held):
+        v.grad = g
+    return grads
 
 
 def test_next_moves_the_highlight_and_numbers_as_the_record_says(browser, tmp_path):
-    model = nn.MLP(2, [3, 2], seed=0)
-    loss = nn.mse_loss(model([0.5, -1.0]), [1.0, 0.0])
+    loss = network_232()
+    order = autodiff.topological_order(loss)
+    # one step per operation: leaves and constants take none (22 of the 48 used to)
+    operations = [i for i, v in enumerate(order) if v.parents]
     rec = autodiff.record_steps(loss)
-    page, requests = open_page(browser, tmp_path, loss)
-    assert page.inner_text("#counter") == f"step 0 of {len(rec)}"
+    page, requests, errors = open_page(browser, tmp_path, loss)
+    assert page.inner_text("#counter") == f"step 0 of {len(operations)}" and len(operations) == 26
     assert page.locator("g.node.current").count() == 0
-    for k in range(1, 8):
+    for k in range(1, 9):
         page.click("#next")
-        step = rec.steps[k - 1]
-        assert page.inner_text("#counter") == f"step {k} of {len(rec)}"
+        step = rec.shown[k - 1]
+        assert page.inner_text("#counter") == f"step {k} of {len(operations)}"
         current = page.locator("g.node.current[id^=v]")
         assert current.count() == 1 and current.get_attribute("id") == f"v{step.node_id}"
+        assert order[step.node_id].parents  # an operation
         rows = page.locator("#contributions tr.contribution")
-        assert rows.count() == len(step.contributions)
+        assert rows.count() == len(step.contributions) == len(order[step.node_id].parents)
         for r, c in enumerate(step.contributions):
             cells = rows.nth(r).locator("td").all_inner_texts()
             assert cells[1:] == [fmt(c.local), fmt(c.amount), fmt(c.before), fmt(c.after)]
             assert page.locator(f"#e{step.node_id}_{c.k}.active").count() == 1
-        # the grads written into the graph are the record's state after k steps
-        grads = rec.grads_after(k)
-        for c in step.contributions:
-            texts = page.locator(f"#v{c.parent_id} text").all_text_contents()
+        # each parent's box shows what this step left it: its last contribution's "after"
+        after = {c.parent_id: c.after for c in step.contributions}
+        for parent, g in after.items():
+            texts = page.locator(f"#v{parent} text").all_text_contents()
             if any(t.startswith("grad ") for t in texts):
-                assert f"grad {short(grads[c.parent_id])}" in texts
+                assert f"grad {short(g)}" in texts
     page.keyboard.press("ArrowLeft")
-    assert page.inner_text("#counter") == f"step 6 of {len(rec)}"
+    assert page.inner_text("#counter") == f"step 7 of {len(rec.shown)}"
     page.click("#prev")
-    assert page.locator("g.node.current[id^=v]").get_attribute("id") == f"v{rec.steps[4].node_id}"
+    assert page.locator("g.node.current[id^=v]").get_attribute("id") == f"v{rec.shown[5].node_id}"
     page.keyboard.press("ArrowRight")
-    assert page.inner_text("#counter") == f"step 6 of {len(rec)}"
-    page.locator("#slider").fill(str(len(rec)))
-    assert page.inner_text("#counter") == f"step {len(rec)} of {len(rec)}"
-    assert page.locator("g.node.done").count() == len(rec) - 1  # the last step is the current one
-    assert page.locator("g.node.pending").count() == 0
-    assert all(u.startswith("file://") for u in requests)  # nothing from the network
+    assert page.inner_text("#counter") == f"step 7 of {len(rec.shown)}"
+    page.locator("#slider").fill(str(len(rec.shown)))
+    assert page.inner_text("#counter") == f"step {len(rec.shown)} of {len(rec.shown)}"
+    # every node is done but the last step's, which is the current one
+    assert page.locator("g.node.done[id^=v]").count() == len(order) - 1
+    assert errors == [] and all(u.startswith("file://") for u in requests)  # nothing from the network
+
+
+def test_a_leaf_gets_its_final_grad_with_the_step_that_completes_it(browser, tmp_path):
+    loss = network_232()
+    order = autodiff.topological_order(loss)
+    final = backward_grads(loss)
+    page, _, errors = open_page(browser, tmp_path, loss)
+    w = order.index(next(v for v in order if v.label == "W2[1][0]"))
+    consumers = [i for i, v in enumerate(order) if any(p is order[w] for p in v.parents)]
+    seen_final = None
+    for k in range(1, 27):
+        page.click("#next")
+        current = int(page.locator("g.node.current[id^=v]").get_attribute("id")[1:])
+        finals = page.locator("#contributions tr.final td").all_inner_texts()
+        if current in consumers:  # W2[1][0] has one consumer: the step of W2[1][0] * h1[1]
+            assert finals[finals.index("W2[1][0]") + 1] == f"grad {fmt(final[w])} is final"
+            assert page.locator(f"#v{w}.done").count() == 1
+            seen_final = k
+        elif seen_final is None:
+            assert page.locator(f"#v{w}.done").count() == 0 and "W2[1][0]" not in finals
+    assert seen_final is not None
+    assert page.locator(f"#v{w} text").all_text_contents()[-1] == f"grad {short(final[w])}"
+    # at the end every box shows backward()'s grad
+    for i, v in enumerate(order):
+        texts = page.locator(f"#v{i} text").all_text_contents()
+        if v.label and not v.is_constant:
+            assert texts[-1] == f"grad {short(final[i])}", v.label
+    # and going back to the start gives every box the grad it started with
+    page.locator("#slider").fill("0")
+    assert page.locator("g.node.done").count() == 0
+    for i, v in enumerate(order):
+        if v.label and not v.is_constant and v is not loss:
+            assert page.locator(f"#v{i} text").all_text_contents()[-1] == f"grad {short(v.grad)}", v.label
+    assert errors == []
+
+
+def terminal_steps(root):
+    """``(number, name)`` of each step the terminal debugger shows (its own text, parsed)."""
+    out = io.StringIO()
+    autodiff.Debugger(root, stdin=io.StringIO("step 1000\n"), stdout=out).run()
+    found = re.findall(r"^(?:\(adb\) )?step (\d+): (.*?) (?:grad|tangent) \S+", out.getvalue(), re.M)
+    return [(int(k), name) for k, name in found]
+
+
+def test_the_page_numbers_and_names_steps_as_the_terminal_does(browser, tmp_path):
+    x, w = Value(3.0, label="x"), Value(-0.5)
+    y = (x * w + 1.0).tanh() * x
+    expected = terminal_steps(y)
+    assert [k for k, _ in expected] == list(range(1, 5))  # *, +, tanh, *: four operations
+    page, _, errors = open_page(browser, tmp_path, y)
+    shown = []
+    for _ in expected:
+        page.click("#next")
+        title = page.inner_text("#step-title")
+        k, name = re.match(r"Step (\d+): (.*)", title).groups()
+        shown.append((int(k), name))
+    assert shown == expected and errors == []
+
+
+def test_a_hooked_graph_ends_where_backward_ends_in_every_front_end(browser, tmp_path):
+    def build():
+        x = Value(0.5, label="x")
+        h = (x * 4).tanh()
+        h.label = "h"
+        h.register_hook(lambda g: g * 10)
+        x.register_hook(lambda g: g + 1)
+        out = h * h + x
+        out.label = "out"
+        return x, h, out
+
+    x, h, out = build()
+    out.backward()
+    expected = {"x": x.grad, "h": h.grad}
+    x, h, out = build()
+    page, _, errors = open_page(browser, tmp_path, out)
+    page.locator("#slider").fill("100")
+    order = autodiff.topological_order(out)
+    for v in (x, h):
+        assert page.locator(f"#v{order.index(v)} text").all_text_contents()[-1] == f"grad {short(expected[v.label])}"
+    debugger_out = io.StringIO()
+    autodiff.Debugger(out, stdin=io.StringIO("continue\nprint x\nprint h\n"), stdout=debugger_out).run()
+    text = debugger_out.getvalue()
+    assert f"x = leaf, data 0.5, grad {fmt(expected['x'])}" in text and f"grad {fmt(expected['h'])}" in text
+    assert x.grad == 0.0 and errors == []
+
+
+def in_view(page, node_id):
+    """Whether value node ``node_id``'s box is inside the graph's frame, as the screen shows it."""
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")  # pan is drawn
+    box = page.locator(f"#v{node_id}").bounding_box()
+    frame = page.locator("#graph").bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    return frame["x"] <= cx <= frame["x"] + frame["width"] and frame["y"] <= cy <= frame["y"] + frame["height"]
+
+
+def test_zoom_and_pan_and_the_current_node_stays_in_view(browser, tmp_path):
+    loss = network_232()
+    rec = autodiff.record_steps(loss)
+    page, requests, errors = open_page(browser, tmp_path, loss)
+    html_text = autodiff.page_html(loss)
+    assert "svg-pan-zoom v3.6.2" in html_text and "Redistribution and use in source and binary forms" in html_text
+    # node text at least 12 px on a 1280x800 screen
+    sizes = page.evaluate("""() => [...document.querySelectorAll('#graph g.node text')].map(t =>
+        parseFloat(t.getAttribute('font-size')) * t.getScreenCTM().a)""")
+    assert sizes and min(sizes) >= 11.9
+    assert in_view(page, len(rec.nodes) - 1)  # the root, before the first step
+    for k in range(len(rec.shown)):
+        page.keyboard.press("ArrowRight")
+        assert in_view(page, rec.shown[k].node_id), k
+    for k in range(len(rec.shown) - 1, 0, -1):
+        page.keyboard.press("ArrowLeft")
+        assert in_view(page, rec.shown[k - 1].node_id), k
+    # the mouse wheel zooms, the buttons too
+    zoom = page.evaluate("window.autodiffSteps.panZoom.getZoom()")
+    page.click("#svg-pan-zoom-zoom-in")
+    assert page.evaluate("window.autodiffSteps.panZoom.getZoom()") > zoom
+    page.mouse.move(400, 400)
+    page.mouse.wheel(0, 300)
+    page.wait_for_timeout(100)
+    assert page.evaluate("window.autodiffSteps.panZoom.getZoom()") < zoom * 1.3
+    assert errors == [] and all(u.startswith("file://") for u in requests)
 
 
 def test_hostile_labels_stay_text_in_the_page(browser, tmp_path):
     x = Value(2.0, label="</script><script>window.pwned=1</script>")
     y = x * Value(3.0, label="<img src=x onerror=window.pwned=2>")
     y.label = "&amp; y"
-    page, _ = open_page(browser, tmp_path, y, "hostile.html")
+    page, _, errors = open_page(browser, tmp_path, y, "hostile.html")
     page.click("#next")
     assert page.evaluate("window.pwned === undefined")
     assert page.locator("img").count() == 0
     assert "&amp; y" in page.inner_text("#step-title")
     cells = page.locator("#contributions td").all_inner_texts()
     assert "</script><script>window.pwned=1</script>" in cells
+    assert errors == []
 
 
 def test_notebook_stepper_embeds_the_page_in_an_isolated_iframe():

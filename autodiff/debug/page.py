@@ -22,30 +22,34 @@ from __future__ import annotations
 
 import html
 import json
+import math
+import re
 from typing import Optional
 
 from .. import fmt
 from ..value import Value
+from . import assets
 from .record import StepRecord, record_forward, record_steps
 
 __all__ = ["page_html", "Stepper", "stepper"]
 
 _STYLE = """
-body { font-family: Helvetica, Arial, sans-serif; margin: 0; color: #0f172a; }
-header { padding: 10px 16px; background: #f8fafc; border-bottom: 1px solid #e2e8f0; position: sticky; top: 0; }
+body { font-family: Helvetica, Arial, sans-serif; margin: 0; color: #0f172a; height: 100vh; display: flex; flex-direction: column; }
+header { padding: 10px 16px; background: #f8fafc; border-bottom: 1px solid #e2e8f0; }
 header h1 { font-size: 16px; margin: 0 0 6px 0; }
 button { font-size: 14px; padding: 3px 12px; }
 #slider { width: 40%; vertical-align: middle; }
 #counter { font-variant-numeric: tabular-nums; margin-left: 8px; }
-main { display: flex; gap: 12px; padding: 8px 16px; }
-#graph { flex: 3; overflow: auto; border: 1px solid #e2e8f0; }
-#graph svg { max-width: 100%; height: auto; }
-#panel { flex: 1; min-width: 260px; font-size: 13px; }
+main { display: flex; gap: 12px; padding: 8px 16px; flex: 1; min-height: 0; }
+#graph { flex: 3; min-width: 0; border: 1px solid #e2e8f0; overflow: hidden; position: relative; }
+#graph > svg { width: 100%; height: 100%; display: block; }
+#panel { flex: 1; min-width: 260px; font-size: 13px; overflow: auto; }
 #panel table { border-collapse: collapse; width: 100%; }
 #panel td, #panel th { border-bottom: 1px solid #e2e8f0; padding: 3px 4px; text-align: left; font-variant-numeric: tabular-nums; }
-g.node.done path, g.node.done polygon { fill: DONE_FILL; stroke: DONE_STROKE; }
-g.node.pending path, g.node.pending polygon { fill: PENDING_FILL; stroke: PENDING_STROKE; }
-g.node.current path, g.node.current polygon, g.node.current ellipse { fill: CURRENT_FILL; stroke: CURRENT_STROKE; stroke-width: 3px; }
+#panel tr.final td { color: #166534; }
+g.node[id^="v"] path, g.node[id^="v"] polygon { fill: PENDING_FILL; stroke: PENDING_STROKE; }
+g.node[id^="v"].done path, g.node[id^="v"].done polygon { fill: DONE_FILL; stroke: DONE_STROKE; }
+g.node.current[id] path, g.node.current[id] polygon, g.node.current[id] ellipse { fill: CURRENT_FILL; stroke: CURRENT_STROKE; stroke-width: 3px; }
 g.node.parent path, g.node.parent polygon { stroke: #dc2626; stroke-width: 2px; }
 g.node.flagged path, g.node.flagged polygon { stroke: #ea580c; stroke-width: 3px; stroke-dasharray: 5 2; }
 g.edge.flagged path { stroke: #ea580c; stroke-width: 2.5px; stroke-dasharray: 5 2; }
@@ -114,73 +118,178 @@ _SCRIPT = """
 (function () {
   var record = JSON.parse(document.getElementById('steps').textContent);
   var view = JSON.parse(document.getElementById('view').textContent);
-  var steps = record.steps, nodes = record.nodes, n = steps.length;
-  var slider = document.getElementById('slider');
-  var position = 0;
-""" + NUM_JS + """  // What every front end calls node i (autodiff.fmt.name): the record's name, or the page's list.
+  var steps = record.steps, nodes = record.nodes;
+  // The steps every front end shows (StepRecord.shown): operations and the root. A leaf or a
+  // constant takes no step of its own: completes[k] are the leaves whose grad step k makes final.
+  var shown = view.shown.map(function (i) { return steps[i]; });
+  var completes = view.completes.map(function (list) { return list.map(function (i) { return steps[i]; }); });
+  var n = shown.length;
+  var slider = document.getElementById('slider'), graph = document.getElementById('graph');
+  var svg = graph.querySelector('svg');
+""" + NUM_JS + """  // What every front end calls node i (autodiff.fmt.name): the record's name.
   function name(i) { return nodes[i].name; }
   // Backward mode shows gradients; forward mode shows tangents (d node / d input), parents first.
   var forward = record.mode === 'forward', word = forward ? 'tangent' : 'grad';
-  function grads(k) {
-    var g = record.start.map(value);
-    for (var s = 0; s < k; s++) {
-      g[steps[s].node] = value(steps[s].grad);  // what a hook made of it; in forward mode, the tangent
-      if (!forward) steps[s].contributions.forEach(function (c) { g[c.parent] = value(c.after); });
-    }
-    return g;
+
+  // -- the state at `position` (steps applied), kept up to date one step at a time ---------------
+  // A move applies or undoes only the steps between the two positions, and the drawing is then
+  // rewritten only where a number or a state changed: a step costs the same on any graph.
+  var position = 0, grads = record.start.map(value), done = new Uint8Array(nodes.length);
+  var touched = [], mark = new Uint8Array(nodes.length);
+  function touch(i) { if (!mark[i]) { mark[i] = 1; touched.push(i); } }
+  function set(i, g) { grads[i] = g; touch(i); }
+  function apply(k) {
+    var s = shown[k];
+    set(s.node, value(s.grad));  // what a hook made of it; in forward mode, the tangent
+    if (!forward) s.contributions.forEach(function (c) { set(c.parent, value(c.after)); });
+    done[s.node] = 1;
+    completes[k].forEach(function (leaf) { set(leaf.node, value(leaf.grad)); done[leaf.node] = 1; });
   }
-  function cell(row, text) { var td = document.createElement('td'); td.textContent = text; row.appendChild(td); }
-  function show(k) {
-    position = Math.max(0, Math.min(n, k));
-    slider.value = position;
-    document.getElementById('counter').textContent = 'step ' + position + ' of ' + n;
-    var g = grads(position), current = position > 0 ? steps[position - 1] : null;
-    var done = {};
-    for (var s = 0; s < position; s++) done[steps[s].node] = true;
-    document.querySelectorAll('g.edge.active, g.node.parent, g.node.current').forEach(function (el) {
-      el.classList.remove('active', 'parent', 'current');
-    });
-    nodes.forEach(function (nd, i) {
-      var el = document.getElementById('v' + i);
-      if (!el) return;
-      el.classList.remove('done', 'current', 'pending');
-      el.classList.add(current && current.node === i ? 'current' : done[i] ? 'done' : 'pending');
-      // A box's lines are its label's, then data, then grad: the grad line is the last text.
-      // (Finding it by its text would rewrite a label that starts with "grad ".)
-      var texts = el.querySelectorAll('text');
-      if (view.gradLine[i] && texts.length) texts[texts.length - 1].textContent = word + ' ' + num(g[i], view.short);
-    });
+  function undo(k) {
+    var s = shown[k];
+    completes[k].forEach(function (leaf) { done[leaf.node] = 0; touch(leaf.node); });
+    if (!forward) {
+      for (var j = s.contributions.length - 1; j >= 0; j--) set(s.contributions[j].parent, value(s.contributions[j].before));
+      // before its step a node holds what its consumers brought: what a hook was given, if any
+      set(s.node, value(s.hook !== null && s.hook !== undefined ? s.hook : s.grad));
+    } else {
+      set(s.node, value(record.start[s.node]));
+    }
+    done[s.node] = 0;
+  }
+
+  // -- the drawing: elements looked up once, when first needed -------------------------------------
+  var found = {};
+  function element(id) {
+    if (!(id in found)) found[id] = document.getElementById(id);
+    return found[id];
+  }
+  var gradText = [];
+  function gradLine(i) {
+    // A box's lines are its label's, then data, then grad: the grad line is the last text.
+    // (Finding it by its text would rewrite a label that starts with "grad ".)
+    if (gradText[i] === undefined) {
+      var texts = view.gradLine[i] && element('v' + i) ? element('v' + i).querySelectorAll('text') : [];
+      gradText[i] = texts.length ? texts[texts.length - 1] : null;
+    }
+    return gradText[i];
+  }
+  var lit = [];  // the elements the current step highlights
+  function light(el, cls) { if (el) { el.classList.add(cls); lit.push([el, cls]); } }
+
+  // -- zoom and pan (svg-pan-zoom), and the current node kept in view --------------------------------
+  var panZoom = null, viewport = null, centres = {};
+  if (svg && typeof svgPanZoom === 'function') {
+    svg.removeAttribute('width'); svg.removeAttribute('height');
+    panZoom = svgPanZoom(svg, {controlIconsEnabled: true, fit: true, center: true, dblClickZoomEnabled: false,
+                               minZoom: 0.02, maxZoom: 200, zoomScaleSensitivity: 0.3});
+    // Zoom in until node text is at least 12 px on screen (a whole big graph at once is unreadable);
+    // the steps then pan to what they compute.
+    var size = Infinity;
+    svg.querySelectorAll('g.node text').forEach(function (t) { size = Math.min(size, parseFloat(t.getAttribute('font-size')) || size); });
+    var onScreen = (size === Infinity ? 14 : size) * panZoom.getSizes().realZoom;
+    if (onScreen < 12) panZoom.zoomBy(12 / onScreen);
+    viewport = svg.querySelector('.svg-pan-zoom_viewport');
+  }
+  // Where node i's centre sits inside the pan-zoom viewport (drawing units): it never changes, so it
+  // is read once, and later steps place it from the library's own pan and zoom, not from the screen
+  // (svg-pan-zoom redraws on the next animation frame).
+  function centre(i) {
+    if (!(i in centres)) {
+      var el = element('v' + i), point = null;
+      if (el && viewport) {
+        var box = el.getBBox(), p = svg.createSVGPoint();
+        p.x = box.x + box.width / 2; p.y = box.y + box.height / 2;
+        point = p.matrixTransform(viewport.getCTM().inverse().multiply(el.getCTM()));
+        point = {x: point.x, y: point.y, w: box.width / 2, h: box.height / 2};
+      }
+      centres[i] = point;
+    }
+    return centres[i];
+  }
+  function keepInView(i) {
+    var c = centre(i);
+    if (!c) return;
+    var sizes = panZoom.getSizes(), pan = panZoom.getPan(), zoom = sizes.realZoom;
+    var x = c.x * zoom + pan.x, y = c.y * zoom + pan.y, margin = 20;
+    // the whole box when it fits, else its centre
+    var w = Math.min(c.w * zoom + margin, sizes.width / 2), h = Math.min(c.h * zoom + margin, sizes.height / 2);
+    if (x < w || y < h || x > sizes.width - w || y > sizes.height - h) {
+      panZoom.pan({x: sizes.width / 2 - c.x * zoom, y: sizes.height / 2 - c.y * zoom});
+    }
+  }
+
+  // -- the panel -----------------------------------------------------------------------------------
+  function cell(row, text) { var td = document.createElement('td'); td.textContent = text; row.appendChild(td); return td; }
+  function panel(current, k) {
     var title = document.getElementById('step-title'), body = document.getElementById('contributions');
     body.textContent = '';
     if (!current) {
       title.textContent = forward
         ? 'Before forward mode: ' + view.start + ' gets tangent 1; press next.'
-        : 'Before backprop: the root ' + name(n ? steps[0].node : 0) + ' gets grad 1; press next.';
+        : 'Before backprop: the root ' + name(n ? shown[0].node : nodes.length - 1) + ' gets grad 1; press next.';
       document.getElementById('step-node').textContent = '';
       return;
     }
-    var op = document.getElementById('o' + current.node);
-    if (op) op.classList.add('current');
-    var out = document.getElementById('r' + current.node);
-    if (out) out.classList.add('active');
     var nd = nodes[current.node];
-    title.textContent = 'Step ' + position + ': ' + name(current.node) + (nd.label && nd.op ? ' (' + nd.op + ')' : '');
-    document.getElementById('step-node').textContent = word + ' ' + num(current.grad) + ', data ' + num(nodes[current.node].data);
+    title.textContent = 'Step ' + k + ': ' + name(current.node) + (nd.label && nd.op ? ' (' + nd.op + ')' : '');
+    document.getElementById('step-node').textContent = word + ' ' + num(current.grad) + ', data ' + num(nd.data);
     current.contributions.forEach(function (c) {
-      var edge = document.getElementById('e' + current.node + '_' + c.k);
-      if (edge) edge.classList.add('active');
-      var parent = document.getElementById('v' + c.parent);
-      if (parent) parent.classList.add('parent');
       var row = document.createElement('tr');
       row.className = 'contribution';
       cell(row, name(c.parent)); cell(row, num(c.local)); cell(row, num(c.amount));
       cell(row, num(c.before)); cell(row, num(c.after));
       body.appendChild(row);
     });
-    if (!current.contributions.length) {
-      var row = document.createElement('tr'); cell(row, 'a leaf: its grad is final'); body.appendChild(row);
-    }
+    completes[k - 1].forEach(function (leaf) {
+      var row = document.createElement('tr');
+      row.className = 'final';
+      cell(row, name(leaf.node));
+      cell(row, word + ' ' + num(leaf.grad) + ' is final').colSpan = 4;
+      body.appendChild(row);
+    });
   }
+
+  function show(k) {
+    var target = Math.max(0, Math.min(n, isNaN(k) ? 0 : k));
+    var current = target > 0 ? shown[target - 1] : null;
+    var focus = current ? current.node : (forward ? view.startId : nodes.length - 1);
+    if (panZoom && focus !== null && focus !== undefined) centre(focus);  // read before writing: no forced layout
+    while (position < target) apply(position++);
+    while (position > target) undo(--position);
+    slider.value = position;
+    document.getElementById('counter').textContent = 'step ' + position + ' of ' + n;
+    touched.forEach(function (i) {
+      mark[i] = 0;
+      var el = element('v' + i);
+      if (el) el.classList.toggle('done', done[i] === 1);
+      var line = gradLine(i);
+      if (line) line.textContent = word + ' ' + num(grads[i], view.short);
+    });
+    touched = [];
+    lit.forEach(function (pair) { pair[0].classList.remove(pair[1]); });
+    lit = [];
+    if (current) {
+      var box = element('v' + current.node);
+      if (box) { box.classList.remove('done'); light(box, 'current'); }
+      light(element('o' + current.node), 'current');
+      light(element('r' + current.node), 'active');
+      current.contributions.forEach(function (c) {
+        light(element('e' + current.node + '_' + c.k), 'active');
+        light(element('v' + c.parent), 'parent');
+      });
+      // the box that was current is done again once another is
+    }
+    if (previous !== null && previous !== (current && current.node) && element('v' + previous)) {
+      element('v' + previous).classList.toggle('done', done[previous] === 1);
+    }
+    previous = current ? current.node : null;
+    panel(current, position);
+    if (panZoom && focus !== null && focus !== undefined) keepInView(focus);
+  }
+  var previous = null;
+  // the page's own handle, for tests and for whoever embeds it
+  window.autodiffSteps = {show: show, position: function () { return position; }, count: n, panZoom: panZoom};
   document.getElementById('next').addEventListener('click', function () { show(position + 1); });
   document.getElementById('prev').addEventListener('click', function () { show(position - 1); });
   slider.addEventListener('input', function () { show(parseInt(slider.value, 10)); });
@@ -195,7 +304,7 @@ _SCRIPT = """
     item.textContent = f.message;
     document.getElementById('diagnosis').appendChild(item);
     f.nodes.forEach(function (i) {
-      var el = document.getElementById('v' + i);
+      var el = element('v' + i);
       if (!el) return;
       el.classList.add('flagged');
       var tip = document.createElementNS('http://www.w3.org/2000/svg', 'title');
@@ -203,18 +312,41 @@ _SCRIPT = """
       el.appendChild(tip);
     });
     f.edges.forEach(function (e) {
-      var edge = document.getElementById('e' + e[1] + '_' + e[2]);
+      var edge = element('e' + e[1] + '_' + e[2]);
       if (edge) edge.classList.add('flagged');
     });
   });
   if (forward) {
     var heads = document.querySelectorAll('#panel thead th');
-    heads[0].textContent = 'from operand'; heads[2].textContent = 'local \u00d7 its tangent';
+    heads[0].textContent = 'from operand'; heads[2].textContent = 'local \\u00d7 its tangent';
   }
   slider.max = n;
   show(0);
 })();
 """
+
+
+_BLOCK = re.compile(r'<g id="[^"]*" class="(?:node|edge|cluster)">.*?</g>\n', re.S)
+
+
+def _compact(svg: str) -> str:
+    """Graphviz's SVG made lighter for the browser: the same drawing, in the same order.
+
+    Comments and ``<title>`` tooltips (the drawing's own ids, ``v12``) are dropped. Graphviz writes
+    every node and edge as a sibling in one group, and a change inside one of them makes the
+    browser re-measure all its siblings (about 2 us each, on every step of a big graph): runs of
+    about sqrt(count) consecutive blocks go into groups of their own, so a step re-measures two
+    short lists instead of the whole graph. A drawing not made of such blocks is left as it is.
+    """
+    svg = re.sub(r"<!--.*?-->\n?", "", svg, flags=re.S)  # labels are escaped: no "-->" in them
+    svg = re.sub(r"<title>[^<]*</title>\n?", "", svg)
+    blocks = list(_BLOCK.finditer(svg))
+    if len(blocks) < 64 or any(svg[a.end():b.start()].strip() for a, b in zip(blocks, blocks[1:])):
+        return svg
+    run = math.isqrt(len(blocks) - 1) + 1
+    groups = ["<g class=\"run\">\n" + "".join(m.group(0) for m in blocks[k:k + run]) + "</g>\n"
+              for k in range(0, len(blocks), run)]
+    return svg[:blocks[0].start()] + "".join(groups) + svg[blocks[-1].end():]
 
 
 def _script_json(text: str) -> str:
@@ -223,14 +355,19 @@ def _script_json(text: str) -> str:
 
 
 def _view(record: StepRecord, draw_options: dict[str, object], start: str = "",
-          findings: Optional[list[dict[str, object]]] = None) -> str:
+          findings: Optional[list[dict[str, object]]] = None, start_id: Optional[int] = None) -> str:
     """What the page needs beside the record (which names each node), as JSON: whether a node's box
     in the drawing ends in a grad line, and the digits of numbers in the panel
     (:data:`~autodiff.fmt.DIGITS`) and in the drawing (:data:`~autodiff.fmt.SHORT_DIGITS`)."""
     # draw writes a box's lines as label, data, grad; constants are a bare number, and collapsed
     # drawings have no box per node.
     grads_drawn = bool(draw_options.get("show_grad", True)) and not draw_options.get("collapse")
+    position = {id(s): k for k, s in enumerate(record.steps)}
     return json.dumps({
+        # the shown steps and the leaves each completes, as positions in record.steps
+        "shown": [position[id(s)] for s in record.shown],
+        "completes": [[position[id(s)] for s in c] for c in record.completes],
+        "startId": start_id,
         "gradLine": [grads_drawn and not v.is_constant for v in record.values],
         "digits": fmt.DIGITS,
         "short": fmt.SHORT_DIGITS,
@@ -261,14 +398,15 @@ def page_html(root: Value, title: Optional[str] = None, renderer: Optional[str] 
     start = {v: record.start[i] for i, v in enumerate(record.values)}
     scene = Scene([root], grads=start, renderer=renderer, **draw_options)  # type: ignore[arg-type]
     svg = scene.draw().svg()
-    svg = svg[svg.index("<svg"):]  # drop the XML prolog and doctype: the SVG is inline
+    svg = _compact(svg[svg.index("<svg"):])  # drop the XML prolog and doctype: the SVG is inline
     heading = html.escape(fmt.printable(title) if title else heading_text)
     findings = None
     if diagnose:
         from ..diagnose import diagnose as find
 
         findings = find(root).data()["findings"]
-    view = _view(record, draw_options, fmt.name(forward) if forward is not None else "", findings)
+    start_id = next((i for i, v in enumerate(record.values) if v is forward), None)
+    view = _view(record, draw_options, fmt.name(forward) if forward is not None else "", findings, start_id)
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -291,12 +429,14 @@ def page_html(root: Value, title: Optional[str] = None, renderer: Optional[str] 
 <p id="step-node"></p>
 <table><thead><tr><th>to parent</th><th>local</th><th>local &#215; grad</th><th>before</th><th>after</th></tr></thead>
 <tbody id="contributions"></tbody></table>
-<p style="color:#64748b">Green: done; red: this step; grey: pending. Arrow keys move too.</p>
+<p style="color:#64748b">Green: done; red: this step; grey: pending. Arrow keys move too; the mouse
+wheel zooms and dragging pans the graph. Leaves take no step: a step says which grads it makes final.</p>
 <ul id="diagnosis"></ul>
 </div>
 </main>
 <script type="application/json" id="steps">{_script_json(record.to_json(separators=(",", ":")))}</script>
 <script type="application/json" id="view">{_script_json(view)}</script>
+<script>{assets.read("svg-pan-zoom.min.js")}</script>
 <script>{_SCRIPT}</script>
 </body>
 </html>

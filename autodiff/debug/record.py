@@ -18,6 +18,15 @@ same way. The terminal debugger, the HTML page and the notebook stepper all read
 (0, 0, 2.0, 2.0, 0.0, 2.0)
 >>> rec.grads_after(len(rec.steps))[0]  # both edges of x * x
 4.0
+
+Front ends show :attr:`StepRecord.shown`: the steps of operations (and the root), numbered from 1.
+A leaf or constant takes no step of its own: its gradient is final once the step that brings its
+last contribution is applied, and that step lists it in :attr:`StepRecord.completes`.
+
+>>> [rec.nodes[s.node_id]["name"] for s in rec.shown], [[rec.nodes[f.node_id]["name"] for f in c] for c in rec.completes]
+(['y'], [['x']])
+>>> rec.grads_at(1)[0]
+4.0
 """
 
 from __future__ import annotations
@@ -63,6 +72,23 @@ class StepRecord:
         #: ``"backward"`` (gradients, root first) or ``"forward"`` (tangents, inputs first; see
         #: :func:`record_forward`): what the steps compute.
         self.mode = mode
+        #: The steps every front end shows (terminal, page, notebook), in order: the steps of
+        #: operations and the root's. Step number ``k`` (from 1) in any of them is ``shown[k - 1]``.
+        self.shown: list[Step] = []
+        #: ``completes[k]``: the steps of the leaves and constants whose gradient is final once
+        #: ``shown[k]`` is applied (it brought their last contribution); each such Step holds the
+        #: final gradient (what a hook made of it) and ``hook``.
+        self.completes: list[list[Step]] = []
+        last: dict[int, int] = {}  # node id -> the shown step that last contributed to it
+        for step in steps:
+            own = step.index == 0 or step.kind == "forward" or bool(nodes[step.node_id]["parents"])
+            if own or step.node_id not in last:
+                self.shown.append(step)
+                self.completes.append([])
+                for c in step.contributions:
+                    last[c.parent_id] = len(self.shown) - 1
+            else:
+                self.completes[last[step.node_id]].append(step)
 
     def grads_after(self, k: int) -> list[float]:
         """Every node's gradient once the first ``k`` steps are applied (``k`` from 0 to ``len(steps)``)."""
@@ -76,6 +102,22 @@ class StepRecord:
             if step.kind == "backward":
                 for c in step.contributions:
                     grads[c.parent_id] = c.after
+        return grads
+
+    def grads_at(self, k: int) -> list[float]:
+        """Every node's gradient once the first ``k`` :attr:`shown` steps are applied (``k`` from 0 to
+        ``len(shown)``): with the leaves they complete, so ``grads_at(len(shown))`` is the end of the pass."""
+        if isinstance(k, bool) or not isinstance(k, int):
+            raise TypeError(f"k must be an int, not {type(k).__name__}")
+        if not 0 <= k <= len(self.shown):
+            raise IndexError(f"k must be between 0 and {len(self.shown)}, not {k}")
+        grads = list(self.start)
+        for step, finals in zip(self.shown[:k], self.completes):
+            for s in [step, *finals]:
+                grads[s.node_id] = s.grad
+                if s.kind == "backward":
+                    for c in s.contributions:
+                        grads[c.parent_id] = c.after
         return grads
 
     def find(self, label: str) -> list[int]:

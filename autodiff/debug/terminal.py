@@ -5,13 +5,19 @@ Commands (a unique prefix is enough)::
     step [N]       apply the next step (or N steps) and show it
     next           run to the next step that changes the watched value's grad
     continue       run to the next breakpoint, or to the end
-    break LABEL    stop before the step of the node labelled LABEL (no LABEL: list breakpoints)
+    break LABEL    stop before the step of the node labelled LABEL, or of a leaf's last
+                   contribution (no LABEL: list breakpoints)
     print LABEL    a node's data, grad now, and its local derivatives
     where          the current node, and how many nodes are done and pending
     back [N]       undo one step (or N; past the start stops at it): any earlier state is rebuilt
     graph FILE     write an SVG of this moment: done (green), current (red), pending (grey)
     help           this list
     quit           leave
+
+Steps are numbered from 1, as the HTML page and the notebook number them (they read the same
+:attr:`~autodiff.debug.record.StepRecord.shown` steps): one per operation and the root. A leaf or a
+constant takes no step of its own; the step that brings its last contribution says that its
+gradient is final.
 
 A node is named by its label, or by :func:`autodiff.fmt.name` (its formula) when it has none;
 LABEL may be either (``print W1[0][2] * x[0]``). Numbers have 6 significant digits (:func:`autodiff.fmt.number`), and
@@ -28,11 +34,12 @@ there is one), or from piped standard input, so sessions can be scripted:
 >>> out = io.StringIO()
 >>> Debugger(y, watch="x", stdin=io.StringIO("next\\nprint x\\nquit\\n"), stdout=out).run()
 >>> print(out.getvalue())  # doctest: +NORMALIZE_WHITESPACE
-backprop from y: 2 steps; watching x
-next: step 0, node y (*)
-(adb) step 0: y (*) grad 1
+backprop from y: 1 step; watching x
+next: step 1, node y (*)
+(adb) step 1: y (*) grad 1
     -> x: local 3 * grad 1 = 3; grad 0 -> 3
     -> x: local 3 * grad 1 = 3; grad 3 -> 6
+    x: grad 6 is final
 (adb) x = leaf, data 3, grad 6
 (adb)
 """
@@ -48,6 +55,10 @@ from ..value import Value
 from .record import StepRecord, record_forward, record_steps
 
 __all__ = ["Debugger"]
+
+def _steps(n: int) -> str:
+    return f"{n} step" if n == 1 else f"{n} steps"
+
 
 _COMMANDS = ("step", "next", "continue", "break", "print", "where", "back", "graph", "help", "quit")
 
@@ -80,7 +91,7 @@ class Debugger:
             self.start_name = fmt.name(start)
         self.stdin = stdin if stdin is not None else sys.stdin
         self.stdout = stdout if stdout is not None else sys.stdout
-        self.position = 0  # steps applied so far; the current step is steps[position]
+        self.position = 0  # shown steps applied so far; the next one is record.shown[position]
         self.breakpoints: set[int] = set()
         self.watch: Optional[int] = None
         if isinstance(watch, Value):
@@ -133,12 +144,12 @@ class Debugger:
 
     def grads(self) -> list[float]:
         """Every node's gradient at the current position."""
-        return self.record.grads_after(self.position)
+        return self.record.grads_at(self.position)
 
     @property
     def done(self) -> bool:
         """True once every step has been applied."""
-        return self.position >= len(self.record.steps)
+        return self.position >= len(self.record.shown)
 
     def _say(self, text: str) -> None:
         # Line by line through fmt.printable: whatever a label or an error message holds, no
@@ -146,12 +157,14 @@ class Debugger:
         self.stdout.write("\n".join(fmt.printable(line) for line in text.split("\n")) + "\n")
 
     def _show_step(self, k: int) -> None:
-        step = self.record.steps[k]
+        """Shown step ``k`` (counted from 0), written as step ``k + 1``, as every front end numbers it."""
+        step = self.record.shown[k]
         node = self.record.nodes[step.node_id]
         op = f" ({node['op']})" if node["op"] and node["label"] else ""
         word = self._number_word
-        self._say(f"step {k}: {self._name(step.node_id)}{op} {word} {fmt.number(step.grad)}")
-        tangents = self.record.grads_after(k) if self.forward else []
+        hooked = f" (a hook made it of {fmt.number(step.hook)})" if step.hook is not None else ""
+        self._say(f"step {k + 1}: {self._name(step.node_id)}{op} {word} {fmt.number(step.grad)}{hooked}")
+        tangents = self.record.grads_at(k) if self.forward else []
         for c in step.contributions:
             if self.forward:  # an operand's tangent flows in through the edge
                 self._say(
@@ -164,13 +177,16 @@ class Debugger:
                     f"    -> {self._name(c.parent_id)}: local {fmt.number(c.local)} * grad {fmt.number(step.grad)} = "
                     f"{fmt.number(c.amount)}; grad {fmt.number(c.before)} -> {fmt.number(c.after)}"
                 )
+        for leaf in self.record.completes[k]:  # leaves take no step: their grad is final here
+            hooked = f" (a hook was given {fmt.number(leaf.hook)})" if leaf.hook is not None else ""
+            self._say(f"    {self._name(leaf.node_id)}: grad {fmt.number(leaf.grad)} is final{hooked}")
 
     def _where_line(self) -> str:
         if self.done:
             return f"{self._finished}: every {self._number_word} is final"
-        step = self.record.steps[self.position]
+        step = self.record.shown[self.position]
         node = self.record.nodes[step.node_id]
-        return f"next: step {self.position}, node {self._name(step.node_id)}" + (f" ({node['op']})" if node["op"] and node["label"] else "")
+        return f"next: step {self.position + 1}, node {self._name(step.node_id)}" + (f" ({node['op']})" if node["op"] and node["label"] else "")
 
     # -- commands ------------------------------------------------------------------------------
     @staticmethod
@@ -196,7 +212,7 @@ class Debugger:
             self.position += 1
 
     def _changes_watch(self, k: int) -> bool:
-        step = self.record.steps[k]
+        step = self.record.shown[k]
         if self.forward:
             return step.node_id == self.watch
         return any(c.parent_id == self.watch for c in step.contributions)
@@ -219,8 +235,9 @@ class Debugger:
         """``continue``: run to the next breakpoint, or to the end."""
         first = True
         while not self.done:
-            node = self.record.steps[self.position].node_id
-            if node in self.breakpoints and not first:
+            k = self.position
+            nodes = {self.record.shown[k].node_id} | {s.node_id for s in self.record.completes[k]}
+            if nodes & self.breakpoints and not first:
                 self._say(f"breakpoint: {self._where_line()}")
                 return
             first = False
@@ -235,7 +252,10 @@ class Debugger:
             return
         i = self._resolve(arg)
         self.breakpoints.add(i)
-        self._say(f"breakpoint set before the step of {self._name(i)}")
+        if any(s.node_id == i for s in self.record.shown):
+            self._say(f"breakpoint set before the step of {self._name(i)}")
+        else:
+            self._say(f"breakpoint set before the step that completes the grad of {self._name(i)} (a leaf takes no step)")
 
     def do_print(self, arg: str) -> None:
         """``print LABEL``: a node's kind, data, number now (grad or tangent) and local derivatives."""
@@ -252,9 +272,9 @@ class Debugger:
 
     def do_where(self, arg: str) -> None:
         """``where``: the next step, how many are done and pending, and the last nodes done."""
-        total = len(self.record.steps)
+        total = len(self.record.shown)
         self._say(f"{self._where_line()}; {self.position} of {total} steps done, {total - self.position} pending")
-        done = [self._name(s.node_id) for s in self.record.steps[: self.position]]
+        done = [self._name(s.node_id) for s in self.record.shown[: self.position]]
         if done:
             self._say("done: " + ", ".join(done[-8:]) + (f" (and {len(done) - 8} earlier)" if len(done) > 8 else ""))
 
@@ -276,8 +296,9 @@ class Debugger:
         values = self.record.values
         grads = self.grads()
         status = {}
-        current = None if self.done else self.record.steps[self.position].node_id
-        finished = {s.node_id for s in self.record.steps[: self.position]}
+        current = None if self.done else self.record.shown[self.position].node_id
+        finished = {s.node_id for s in self.record.shown[: self.position]}
+        finished.update(s.node_id for c in self.record.completes[: self.position] for s in c)
         for i, v in enumerate(values):
             status[v] = "current" if i == current else "done" if i in finished else "pending"
         try:
@@ -364,9 +385,9 @@ class Debugger:
         """Read and run commands until ``quit`` or the end of input."""
         watching = f"; watching {self._name(self.watch)}" if self.watch is not None else ""
         if self.forward:
-            self._say(f"forward mode from {self.start_name} (tangent 1): {len(self.record.steps)} steps{watching}")
+            self._say(f"forward mode from {self.start_name} (tangent 1): {_steps(len(self.record.shown))}{watching}")
         else:
-            self._say(f"backprop from {self._name(len(self.record.nodes) - 1)}: {len(self.record.steps)} steps{watching}")
+            self._say(f"backprop from {self._name(len(self.record.nodes) - 1)}: {_steps(len(self.record.shown))}{watching}")
         self._say(self._where_line())
         terminal = self._at_terminal()
         while True:
