@@ -35,6 +35,7 @@ ExplainerWidget(MLP([2, 3, 2], activation='tanh', out_activation='linear'), step
 from __future__ import annotations
 
 import html
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -151,11 +152,24 @@ def _widget_class() -> type:
             if bundle is None:
                 return None
             data, metadata = bundle
-            # where no widget manager runs (an exported notebook), the page itself, in its own frame
-            frame = (f'<iframe srcdoc="{html.escape(self._page, quote=True)}" sandbox="allow-scripts" '
+            # where no widget manager runs (an exported notebook), the page itself, in its own
+            # frame, opening at the step and weight the widget has now
+            frame = (f'<iframe srcdoc="{html.escape(self._static_page(), quote=True)}" sandbox="allow-scripts" '
                      f'title="explainer" style="width:100%;height:{_STATIC_HEIGHT}px;border:1px solid #e2e8f0">'
                      '</iframe>')
             return {**data, "text/html": frame}, metadata
+
+        def _static_page(self) -> str:
+            if self.step == 0 and self.selected is None:
+                return self._page
+            # the page's handle is its global `explainer`; the label reaches the script as JSON,
+            # with < > & escaped so that no label can end the script element
+            state = json.dumps([self.step, self.selected]).replace("<", "\\u003c").replace(">", "\\u003e")
+            state = state.replace("&", "\\u0026")
+            script = (f"<script>(function (s) {{ if (typeof explainer === 'undefined') return; "
+                      f"explainer.step(s[0]); if (s[1] !== null) explainer.select(s[1]); }})({state});</script>\n")
+            end = self._page.rindex("</body>")
+            return self._page[:end] + script + self._page[end:]
 
         def __repr__(self) -> str:
             return (f"ExplainerWidget({self._model_repr}, step={self.step} of {len(self._view['steps']) - 1}, "

@@ -93,6 +93,20 @@ def test_the_output_carries_the_live_widget_and_the_static_page():
     assert "export default" in w._esm and "<script" not in w._esm
 
 
+def test_the_exported_page_opens_at_the_widgets_step_and_weight_and_a_label_stays_text():
+    m = model()
+    m.parameter("W2[1][0]").label = "W</script><img src=x onerror=alert(1)>"
+    w = nn.explainer_widget(m, X, T)
+    assert w._repr_mimebundle_()[0]["text/html"].count("<script>") == 0  # step 0, nothing selected: the page as is
+    w.step, w.selected = 5, "W</script><img src=x onerror=alert(1)>"
+    frame = w._repr_mimebundle_()[0]["text/html"]
+    page = html.unescape(re.search(r'srcdoc="([^"]*)"', frame).group(1))
+    tail = page[page.rindex("<script>"):]
+    assert tail.count("</script>") == 1 and "<img" not in tail  # the label is inside a JSON string
+    state = json.loads(re.search(r"\}\)\((\[.*\])\);</script>", tail).group(1))
+    assert state == [5, "W</script><img src=x onerror=alert(1)>"]
+
+
 def test_the_model_grads_are_left_alone():
     m = model()
     for p in m.parameters():
@@ -124,6 +138,7 @@ CELLS = [
     "w.step = 5",
     "print(w.step, w.selected)",
     'w.selected = "W1[0][2]"',
+    "w  # a second view of the same widget",
 ]
 
 
@@ -293,6 +308,19 @@ def test_the_widget_in_jupyterlab_follows_python_and_python_reads_the_page(lab, 
     assert selected_everywhere(w, "W1[0][2]") == [["W1[0][2]"], ["W1[0][2]", "W1[0][2]"],
                                                   [f"v{names.index('W1[0][2]')}"]]
     assert w.locator(".ax-sel-title").inner_text() == f"dloss/dW1[0][2] = {fmt(ref.weight_grads[0][0][2])}"
+
+    # a second view of the same widget starts where the first is, and the two move together
+    nb.run(4)
+    second = page.locator(".jp-Notebook .jp-Cell").nth(4).locator(".autodiff-explainer")
+    second.locator(".ax-graph g.node").first.wait_for()
+    assert second.locator(".ax-counter").inner_text().startswith("step 5 of 7")
+    assert selected_everywhere(second, "W1[0][2]") == selected_everywhere(w, "W1[0][2]")
+    second.locator(".ax-prev").click()
+    page.wait_for_function("() => document.querySelector('.autodiff-explainer .ax-counter').textContent"
+                           ".startsWith('step 4 of 7')")
+    second.locator(".ax-next").click()
+    page.wait_for_function("() => document.querySelector('.autodiff-explainer .ax-counter').textContent"
+                           ".startsWith('step 5 of 7')")
     assert problems == []  # no error in the page, nothing fetched from anywhere but the server
 
     # saved as JupyterLab saves it (no widget state), exported by nbconvert: the static page
@@ -309,9 +337,17 @@ def test_the_widget_in_jupyterlab_follows_python_and_python_reads_the_page(lab, 
     static.route("**/*", lambda route: route.continue_() if route.request.url.startswith(("file:", "about:"))
                  else route.abort())  # the exported notebook's own CDN scripts: not needed here
     static.goto(exported.as_uri())
-    frame = next(f for f in static.frames if f.parent_frame is not None)
-    frame.wait_for_selector(".autodiff-explainer .ax-graph g.node")
-    assert frame.locator(".ax-network line.net-edge").count() == 12
+    first, second = [f for f in static.frames if f.parent_frame is not None]
+    for frame in (first, second):
+        frame.wait_for_selector(".autodiff-explainer .ax-graph g.node")
+        assert frame.locator(".ax-network line.net-edge").count() == 12
+    # each opens where its widget was when it was shown: at the start, then at step 5 on W1[0][2]
+    assert first.locator(".ax-counter").inner_text().startswith("step 0 of 7")
+    assert first.locator(".ax-graph g.node.selected").count() == 0
+    assert second.locator(".ax-counter").inner_text().startswith("step 5 of 7")
+    assert selected_everywhere(second, "W1[0][2]") == [["W1[0][2]"], ["W1[0][2]", "W1[0][2]"],
+                                                       [f"v{names.index('W1[0][2]')}"]]
+    frame = first
     frame.locator('.ax-matrices td[data-matrix="dW2"][data-param="W2[1][0]"]').click()
     assert frame.locator(".ax-sel-title").inner_text() == f"dloss/dW2[1][0] = {fmt(ref.weight_grads[1][1][0])}"
     # the frame is tall enough for the whole page: nothing is hidden below its edge
