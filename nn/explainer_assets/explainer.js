@@ -72,14 +72,15 @@ var autodiffExplainer = (function () {
     return values.reduce(function (m, n) { return n.v === null ? m : Math.max(m, Math.abs(n.v)); }, 0);
   }
   function remember(table, key, e) { (table[key] = table[key] || []).push(e); }
-  // Add or remove a class on a list of elements, remembering which hold it, so that taking it off
-  // again touches only those (a step updates what it changes, not the whole page).
-  function Marks(name) { this.name = name; this.on = []; }
+  // One class held by a set of elements: set() moves it to a new set touching only the elements
+  // that change (a class change costs the browser a style update of that element and below, so
+  // a step updates what it changes, not the whole page).
+  function Marks(name) { this.name = name; this.on = new Set(); }
   Marks.prototype.set = function (elements) {
-    var name = this.name;
-    this.on.forEach(function (e) { e.classList.remove(name); });
-    this.on = elements.slice();
-    this.on.forEach(function (e) { e.classList.add(name); });
+    var name = this.name, next = new Set(elements), before = this.on;
+    before.forEach(function (e) { if (!next.has(e)) e.classList.remove(name); });
+    next.forEach(function (e) { if (!before.has(e)) e.classList.add(name); });
+    this.on = next;
   };
 
   // The skeleton: controls, the four panes. Parts are found by class inside the root.
@@ -156,7 +157,9 @@ var autodiffExplainer = (function () {
     var listeners = [];  // [target, type, handler]: removed by destroy()
     function listen(target, type, handler) { target.addEventListener(type, handler); listeners.push([target, type, handler]); }
     // every element that shows parameter p (edges, cells, graph node), and every element of block b
-    var byParam = {}, byBlock = {}, graphNode = {}, graphEdge = {}, neurons = {};
+    // graphShape: a graph node's box or circle, which the step marks colour (marking the shape, not
+    // its group, leaves the label texts' style alone: hundreds of nodes a step stay cheap)
+    var byParam = {}, byBlock = {}, graphNode = {}, graphShape = {}, graphEdge = {}, neurons = {};
     var marks = {selected: new Marks('selected'), factor: new Marks('factor'), reads: new Marks('reads'),
                  writes: new Marks('writes'), pending: new Marks('pending')};
     var handle;
@@ -292,7 +295,10 @@ var autodiffExplainer = (function () {
       var doc = new DOMParser().parseFromString(data.graph || '<svg xmlns="' + SVG + '"/>', 'image/svg+xml');
       graphSvg = document.importNode(doc.documentElement, true);
       frame.appendChild(graphSvg);
-      graphSvg.querySelectorAll('g.node').forEach(function (g) { graphNode[g.id] = g; });
+      graphSvg.querySelectorAll('g.node').forEach(function (g) {
+        graphNode[g.id] = g;
+        graphShape[g.id] = g.querySelector('path, polygon, ellipse') || g;
+      });
       graphSvg.querySelectorAll('g.edge').forEach(function (g) { graphEdge[g.id] = g; });
       Object.keys(params).forEach(function (name) {
         var node = graphNode['v' + params[name].node];
@@ -302,7 +308,7 @@ var autodiffExplainer = (function () {
         listen(node, 'click', function () { select(name); });
       });
       Object.keys(data.blocks).forEach(function (b) {
-        data.blocks[b].forEach(function (i) { if (graphNode['v' + i]) remember(byBlock, b, graphNode['v' + i]); });
+        data.blocks[b].forEach(function (i) { if (graphShape['v' + i]) remember(byBlock, b, graphShape['v' + i]); });
       });
       graphSvg.removeAttribute('width');
       graphSvg.removeAttribute('height');
@@ -473,7 +479,7 @@ var autodiffExplainer = (function () {
     function shows(ids, gradient) {
       var out = [];
       ids.forEach(function (i) {
-        ['v', 'o'].forEach(function (p) { if (graphNode[p + i]) out.push(graphNode[p + i]); });
+        ['v', 'o'].forEach(function (p) { if (graphShape[p + i]) out.push(graphShape[p + i]); });
         (nodeCells[i] || []).forEach(function (c) { if (c.gradient === gradient) out.push(c.cell); });
         if (nodeNeuron[i]) out.push(nodeNeuron[i]);
       });
