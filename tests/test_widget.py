@@ -25,6 +25,8 @@ from nn import reference
 X, T = [0.5, -1.0], [1.0, 0.0]
 # the rule of each step, as the textbook writes the 2-3-2 network's backprop
 RULE_5 = "dW2 = outer(h1, delta2), db2 = delta2"
+# the first scalar each step's rule writes (before any step, the first input)
+FIRST_WRITTEN = ["x[0]", "z1[0]", "h1[0]", "y[0]", "y[0]", "W2[0][0]", "z1[0]", "W1[0][0]"]
 
 
 def model() -> nn.MLP:
@@ -277,13 +279,20 @@ def test_the_widget_in_jupyterlab_follows_python_and_python_reads_the_page(lab, 
     assert cells.evaluate_all("es => es.map(e => e.textContent)") == [
         fmt(v.data) for row in m.layers[0].weights for v in row]
     assert w.locator(".ax-graph g.node[id^=v]").count() == len(names)
+    # every step keeps the first number its rule writes in view (delta is dloss/dz), as the notebook's
+    # old 640 px frame did not
+    assert current_node_in_view(w, FIRST_WRITTEN[0])
+    for k in range(1, 8):
+        w.locator(".ax-next").click()
+        assert w.locator(".ax-counter").inner_text().startswith(f"step {k} of 7")
+        assert current_node_in_view(w, FIRST_WRITTEN[k]), k
 
     # Python moves the page
     nb.run(1)
     page.wait_for_function("() => document.querySelector('.autodiff-explainer .ax-counter').textContent"
                            ".startsWith('step 5 of 7')")
     assert w.locator(".ax-step-rule").inner_text() == RULE_5
-    assert current_node_in_view(w, "W2[0][0]")  # the first number dW2 = outer(h1, delta2) writes
+    assert current_node_in_view(w, FIRST_WRITTEN[5])
 
     # the page moves Python: a click on dW2[1][0], the next button, then the left arrow key
     w.locator('.ax-matrices td[data-matrix="dW2"][data-param="W2[1][0]"]').click()
@@ -292,7 +301,7 @@ def test_the_widget_in_jupyterlab_follows_python_and_python_reads_the_page(lab, 
     assert w.locator(".ax-sel-title").inner_text() == f"dloss/dW2[1][0] = {fmt(ref.weight_grads[1][1][0])}"
     w.locator(".ax-next").click()
     assert w.locator(".ax-counter").inner_text().startswith("step 6 of 7")
-    assert current_node_in_view(w, "z1[0]")  # delta1 = dloss/dz1
+    assert current_node_in_view(w, FIRST_WRITTEN[6])
     nb.run(2)
     assert nb.output(2).strip() == "6 W2[1][0]"
     w.locator(".ax-step-rule").click()  # focus inside the widget: the arrow keys are its own there
