@@ -61,11 +61,12 @@ _CLUSTER = "#94a3b8"  # slate-400
 _RANKDIRS = ("LR", "RL", "TB", "BT")
 _COLLAPSE = (False, True, "neuron", "layer")
 
-# Font sizes in points (1 pt = 1.33 px at the drawing's natural size). Text is the drawing's scarce
-# resource: a page shrinks a wide drawing to fit, so the separations stay small and the text large.
-_FONT = 14  # value boxes
-_SMALL = 12  # op circles, constants, cluster titles
-_EDGE = 11  # local derivatives on edges
+# Font sizes in points (1 pt = 1.33 px at the drawing's natural size). A page zooms until its
+# smallest text is readable, so all node and cluster text has one size (the op circles' short
+# labels cost little room at it); only the numbers on edges are smaller.
+_FONT = 14  # every node's text and the cluster titles
+_SMALL = _FONT
+_EDGE = 12  # local derivatives on edges
 
 
 class Graph:
@@ -299,7 +300,7 @@ def _digraph(rankdir: str) -> graphviz.Digraph:
         # newrank: the layout's rank constraints (inputs first, a layer's neurons on one rank) hold
         # nodes of different clusters, which only newrank allows
         graph_attr={"rankdir": rankdir, "newrank": "true", "remincross": "false", "fontname": "Helvetica", "nodesep": "0.2",
-                    "ranksep": "0.3"},
+                    "ranksep": "0.25"},
         node_attr={"fontname": "Helvetica", "fontsize": str(_FONT)},
         edge_attr={"arrowsize": "0.7", "fontname": "Helvetica", "fontsize": str(_EDGE)},
     )

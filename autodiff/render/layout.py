@@ -56,8 +56,9 @@ _OTHER = 1000
 WIDEST_NUMBER = max((short(x) for x in (-1.2345e100, -1.2345e-100, -0.00012345, -123456.0, float("-inf"))),
                     key=lambda text: sum(_WIDTHS[ord(c) - 32] if " " <= c <= "~" else _OTHER for c in text))
 
-# Graphviz's default horizontal margin of a box's label (0.11 inch each side), in points.
-_MARGIN = 0.11 * 72
+# Air each side of a box's widest line, in points (Graphviz's own default is 0.11 inch; the widths here
+# are already the wider of two fonts').
+_MARGIN = 0.06 * 72
 
 
 def text_width(text: str, fontsize: float) -> float:
@@ -72,8 +73,8 @@ def text_width(text: str, fontsize: float) -> float:
 def box_width(lines: Iterable[str], fontsize: float) -> str:
     """Graphviz ``width`` (inches, as text) of a box whose widest line is among ``lines``, margins included.
 
-    >>> box_width(["x", "grad 0"], 10)  # (32.48 + 2 * 7.92) / 72 = 0.671..., rounded up
-    '0.68'
+    >>> box_width(["x", "grad 0"], 10)  # (32.48 + 2 * 4.32) / 72 = 0.571..., rounded up
+    '0.58'
     """
     # as label_text shows them: one line per newline, what is not printable written as repr does
     shown = [printable(piece) for line in lines for piece in re.split(r"\r?\n", line)]
