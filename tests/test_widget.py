@@ -180,7 +180,8 @@ def lab(tmp_path_factory):
          "--LabApp.expose_app_in_browser=True"],
         env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    started = time.monotonic()
+    deadline = started + 60
     try:
         while True:
             try:
@@ -190,6 +191,7 @@ def lab(tmp_path_factory):
                 if server.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("JupyterLab did not start:\n" + (root / "lab.log").read_text()) from None
                 time.sleep(0.2)
+        print(f"JupyterLab server up in {time.monotonic() - started:.1f} s")
         yield {"base": base, "token": token, "root": root, "notebook": root / "notebooks" / "widget.ipynb"}
     finally:
         server.terminate()
@@ -338,11 +340,14 @@ def test_the_widget_in_jupyterlab_follows_python_and_python_reads_the_page(lab, 
     lab_time = time.monotonic() - start
     saved = nbformat.read(lab["notebook"], as_version=4)
     assert "application/vnd.jupyter.widget-view+json" in saved.cells[0].outputs[0]["data"]
-    out = subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "html", "--output-dir", str(tmp_path),
+    out = subprocess.run([sys.executable, "-m", "nbconvert", "--to", "html", "--output-dir", str(tmp_path),
                           str(lab["notebook"])], check=False, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     exported = tmp_path / "widget.html"
     static = browser.new_page()
+    fetched: list[str] = []  # by the explainer's frames: nothing, the page is offline
+    static.on("request", lambda r: fetched.append(r.url) if r.frame.parent_frame is not None
+              and not r.url.startswith("about:") else None)
     static.route("**/*", lambda route: route.continue_() if route.request.url.startswith(("file:", "about:"))
                  else route.abort())  # the exported notebook's own CDN scripts: not needed here
     static.goto(exported.as_uri())
@@ -356,11 +361,11 @@ def test_the_widget_in_jupyterlab_follows_python_and_python_reads_the_page(lab, 
     assert second.locator(".ax-counter").inner_text().startswith("step 5 of 7")
     assert selected_everywhere(second, "W1[0][2]") == [["W1[0][2]"], ["W1[0][2]", "W1[0][2]"],
                                                        [f"v{names.index('W1[0][2]')}"]]
-    frame = first
-    frame.locator('.ax-matrices td[data-matrix="dW2"][data-param="W2[1][0]"]').click()
-    assert frame.locator(".ax-sel-title").inner_text() == f"dloss/dW2[1][0] = {fmt(ref.weight_grads[1][1][0])}"
+    first.locator('.ax-matrices td[data-matrix="dW2"][data-param="W2[1][0]"]').click()
+    assert first.locator(".ax-sel-title").inner_text() == f"dloss/dW2[1][0] = {fmt(ref.weight_grads[1][1][0])}"
     # the frame is tall enough for the whole page: nothing is hidden below its edge
-    assert frame.evaluate("() => document.documentElement.scrollHeight <= window.innerHeight")
+    assert first.evaluate("() => document.documentElement.scrollHeight <= window.innerHeight")
+    assert fetched == []
     static.close()
     page.close()
     print(f"JupyterLab part: {lab_time:.1f} s, with the export: {time.monotonic() - start:.1f} s")
