@@ -12,9 +12,9 @@ notebook, run by the page's own script. Two traits are shared between Python and
 The widget has no frame of its own: it is as tall as the page, and the scalar graph pans so that
 the node a step computes (or the selected weight) is in the middle of its pane.
 
-Where no kernel runs it (a notebook exported by ``jupyter nbconvert --to html``, or shown on
-GitHub), the output also carries the page itself as ``text/html``: the same explorer, static
-(steps and selection work, without Python). nbconvert shows that page when the notebook holds
+Where no kernel runs it (a notebook exported by ``jupyter nbconvert --to html``), the output also
+carries the page itself as ``text/html``, in a frame of its own: the same explorer without
+Python, opening at the step and weight the widget had when it was shown. nbconvert shows that page when the notebook holds
 no saved widget state, as JupyterLab saves notebooks by default; a notebook executed by
 ``jupyter nbconvert --execute`` should be executed with ``--ExecutePreprocessor.store_widget_state=False``
 for its export to show it.
