@@ -9,7 +9,16 @@ Sides, all in this process, from the same initial weights:
   with lists of points;
 * lifted, array rows: the lifted program's ``batch`` on one float64 array of rows, then the same
   zero_grad and SGD on the Values (what a user holding numpy data runs);
-* PyTorch: float64 tensors, ``torch.set_num_threads(1)``, the same weights, ``X @ W + b``.
+* PyTorch: float64 tensors, ``torch.set_num_threads(1)``, the same weights, ``X @ W + b``;
+* jax.jit: the same step written in ``jax.numpy`` (``value_and_grad`` of the mean squared error,
+  the SGD update inside the compiled function), float64, jit-compiled and warmed, each step's
+  loss waited for with ``block_until_ready``;
+* to_jax under jax.jit: the same, with the forward pass ``lifted.program.to_jax()`` wrote
+  (where the function this engine hands to JAX stands against one written for JAX).
+
+JAX runs here on one thread and synchronously (XLA's intra-op threads off, CPU async dispatch
+off): as PyTorch does with one thread, so that the CPU time of this thread is all of its work
+(with async dispatch on, half of a step's CPU time is spent on another thread, unseen by it).
 
 The machine is shared (other processes run tests on its 2 cores), so every time is CPU time of
 this thread, and each side is timed in blocks of steps, the sides taking turns in random order
@@ -24,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import random
 import statistics
 import sys
@@ -37,6 +47,10 @@ from bench_nn import step_ours  # noqa: E402
 from harness import clock, machine, target  # noqa: E402
 
 import nn  # noqa: E402
+
+# JAX on one thread, as PyTorch is below: read when JAX starts its CPU backend, so set before that
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
+                           + " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1").strip()
 
 LR = 0.05
 SIZES = [16, 16, 1]
@@ -69,6 +83,68 @@ def torch_side(model: nn.MLP, X: list[list[float]], Y: list[float]):
         return loss.item()
 
     return step, torch.__version__
+
+
+def start_jax():
+    """JAX in float64 (as every side computes), dispatching on this thread: the module and its version."""
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    jax.config.update("jax_cpu_enable_async_dispatch", False)
+    return jax
+
+
+def jax_side(model: nn.MLP, X: list[list[float]], Y: list[float]):
+    """A jax.jit step with ``model``'s weights: the step PyTorch's side takes, written for JAX."""
+    jax = start_jax()
+    jnp = jax.numpy
+    Xj = jnp.asarray(X, dtype=jnp.float64)
+    Yj = jnp.asarray([[y] for y in Y], dtype=jnp.float64)
+    params = [(jnp.asarray([[w.data for w in row] for row in layer.weights], dtype=jnp.float64),
+               jnp.asarray([b.data for b in layer.biases], dtype=jnp.float64)) for layer in model.layers]
+
+    def loss(params):
+        h = Xj
+        for i, (W, b) in enumerate(params):
+            h = h @ W + b
+            if i + 1 < len(params):
+                h = jax.nn.relu(h)
+        return jnp.mean((h - Yj) ** 2)
+
+    @jax.jit
+    def update(params):
+        value, grads = jax.value_and_grad(loss)(params)
+        return jax.tree.map(lambda p, g: p - LR * g, params, grads), value
+
+    state = [params]
+
+    def step() -> float:
+        state[0], value = update(state[0])
+        return float(value.block_until_ready())
+
+    return step, jax.__version__
+
+
+def to_jax_side(model: nn.MLP, X: list[list[float]], Y: list[float]):
+    """A jax.jit step whose forward pass is the lifted program's ``to_jax()`` function."""
+    jax = start_jax()
+    jnp = jax.numpy
+    program = nn.compile_step(model, nn.mse_loss, lift=True).program
+    fn = program.to_jax()
+    rows = jnp.asarray([list(x) + [y] for x, y in zip(X, Y)], dtype=jnp.float64)
+
+    @jax.jit
+    def update(theta):
+        value, grad = jax.value_and_grad(lambda th: fn(th, rows)[:, 0].mean())(theta)
+        return theta - LR * grad, value
+
+    state = [fn.theta]
+
+    def step() -> float:
+        state[0], value = update(state[0])
+        return float(value.block_until_ready())
+
+    return step
 
 
 def array_side(model: nn.MLP, X: list[list[float]], Y: list[float]):
@@ -127,7 +203,8 @@ def main() -> None:
     T = [[y] for y in Y]
     print(f"workload: 2-16-16-1 MLP (relu), {len(X)} points, mean squared error, SGD lr={LR}, one step\n")
 
-    models = {name: nn.MLP(2, SIZES, activation="relu", seed=0) for name in ("eager", "compiled", "lifted", "array", "torch")}
+    models = {name: nn.MLP(2, SIZES, activation="relu", seed=0)
+              for name in ("eager", "compiled", "lifted", "array", "torch", "jax", "to_jax")}
     compiled = nn.compile_step(models["compiled"], nn.mse_loss, nn.SGD(models["compiled"].parameters(), lr=LR))
     lifted = nn.compile_step(models["lifted"], nn.mse_loss, nn.SGD(models["lifted"].parameters(), lr=LR), lift=True)
     sides = {
@@ -142,17 +219,21 @@ def main() -> None:
     except ImportError:
         print("PyTorch is not installed: its side is left out")
     try:
-        import jax  # noqa: F401
-
-        print("JAX is installed but this benchmark has no JAX side yet")
+        jax_step, version = jax_side(models["jax"], X, Y)
+        sides[f"JAX {version}, jax.jit"] = jax_step
+        sides["to_jax() under jax.jit"] = to_jax_side(models["to_jax"], X, Y)
     except ImportError:
-        print("JAX is not installed: no jax.jit side")
+        print("JAX is not installed: its sides are left out")
 
     # the same numbers: one step of each from the same weights
     first = {name: (fn() if name != "eager" else step_ours(models["eager"], X, Y, LR).data) for name, fn in sides.items()}
     spread = max(first.values()) - min(first.values())
     print(f"first step's loss, every side: {first['lifted']:.12g} (largest difference between sides {spread:.2g})\n")
 
+    for name, fn in sides.items():  # warmed: jit-compiled, and past the interpreter's first calls
+        if name != "eager":
+            for _ in range(10):
+                fn()
     per_block = {name: 1 if name in ("eager", "compiled") else 20 for name in sides}
     times = timed_blocks(sides, args.blocks, per_block)
     med = {name: statistics.median(ts) for name, ts in times.items()}
@@ -181,6 +262,13 @@ def main() -> None:
     if torch_name is not None:
         print(target("lifted step vs PyTorch batched, 1 thread", med[torch_name] / base, 1))
         print(target("lifted step (array rows) vs PyTorch batched, 1 thread", med[torch_name] / med["lifted, array rows"], 1))
+    jax_name = next((name for name in med if name.startswith("JAX")), None)
+    if jax_name is not None:
+        # within 3x of jax.jit: JAX's time at least a third of the lifted step's
+        print(target("lifted step vs jax.jit step", med[jax_name] / base, 1 / 3))
+        print(target("lifted step (array rows) vs jax.jit step", med[jax_name] / med["lifted, array rows"], 1 / 3))
+        print(f"to_jax() under jax.jit: {med['to_jax() under jax.jit'] / med[jax_name]:.2f}x the time of the step "
+              f"written for JAX, {base / med['to_jax() under jax.jit']:.2f}x faster than the lifted step")
     print(target("lifted step vs compiled scalar step", med["compiled"] / base, 1))
     print(target("cost of lifting, in eager steps", lift_time / eager_time, 10, at_most=True))
 

@@ -650,7 +650,7 @@ def test_to_jax_computes_the_same_numbers_and_jax_grad_the_eager_gradients(jax64
     assert all(close(grads[id(p)], w) for p, w in zip(model.parameters(), want_grads))
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.lists(st.integers(1, 6), min_size=1, max_size=3), st.sampled_from(["tanh", "relu", "sigmoid", "linear"]),
        st.integers(1, 9), st.integers(0, 10**6), st.booleans())
 def test_to_jax_on_random_mlps_gives_the_eager_losses_and_gradients(hidden, activation, batch, seed, jit):
@@ -677,7 +677,7 @@ def test_to_jax_on_random_mlps_gives_the_eager_losses_and_gradients(hidden, acti
     assert all(close(grads[id(p)], w) for p, w in zip(model.parameters(), want_grads))
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
 @given(programs, st.integers(1, 4), st.integers(0, 10**6),
        st.lists(st.lists(st.floats(-2, 2), min_size=3, max_size=3), min_size=1, max_size=5), st.booleans())
 def test_to_jax_on_random_graphs_that_lift_in_part_gives_the_eager_gradients(program, width, seed, rows, jit):
@@ -708,7 +708,7 @@ def test_to_jax_on_random_graphs_that_lift_in_part_gives_the_eager_gradients(pro
     assert all(close(a, v.grad) for row, got in zip(leaves, drows.tolist()) for a, v in zip(got, row))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
 @given(programs, st.lists(st.floats(-2, 2), min_size=3, max_size=3),
        st.lists(st.lists(st.floats(-2, 2), min_size=3, max_size=3), min_size=1, max_size=4), st.booleans())
 def test_to_jax_on_random_graphs_of_inputs_gives_the_eager_input_gradients(program, trace_at, rows, jit):
