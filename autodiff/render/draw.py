@@ -377,8 +377,10 @@ def _draw(scene: Scene) -> Graph:
     leaves = [v.is_leaf and not v.is_constant for v in nodes]
     names = [f"v{i}" for i in range(len(nodes))]
     _arrange(dot, names, scopes, leaves, links, [] if scene.group else stacked)
-    for a, w in lead_ins(scopes, leaves, [[index[id(p)] for p in v.parents] for v in nodes]):
-        dot.edge(names[a], names[w], style="invis")
+    for outer, own in lead_ins(scopes, leaves, [[index[id(p)] for p in v.parents] for v in nodes]):
+        _chain(dot, [names[w] for w in own], ordered=False)
+        for a in outer:  # weight 0: they hold the rank, not the position
+            dot.edge(names[a], names[own[0]], style="invis", weight="0")
     return Graph(dot.source, scene.renderer)
 
 
@@ -395,12 +397,17 @@ def _arrange(dot: graphviz.Digraph, names: Sequence[str], scopes: Sequence[tuple
         _chain(dot, [names[u] for u in stack])
 
 
-def _chain(dot: graphviz.Digraph, names: Sequence[str]) -> None:
-    """``names`` on one rank in this order (Graphviz keeps the order of edges between nodes of one rank)."""
+def _chain(dot: graphviz.Digraph, names: Sequence[str], ordered: bool = True) -> None:
+    """``names`` on one rank, in this order if ``ordered`` (Graphviz keeps the order of edges
+    between nodes of one rank)."""
     with dot.subgraph() as sub:
         sub.attr(rank="same")
-        for a, b in zip(names, names[1:]):
-            sub.edge(a, b, style="invis")
+        if ordered:
+            for a, b in zip(names, names[1:]):
+                sub.edge(a, b, style="invis")
+        else:
+            for n in names:
+                sub.node(n)
 
 
 def _mark(attrs: dict[str, str], hot: bool, dim: bool, state: Optional[str]) -> None:

@@ -7,9 +7,10 @@ one graph (plain, traced, stepped, collapsed) has the same network shape:
   one rank, top to bottom in order.
 - :func:`lead_ins`: a layer starts right of what feeds it. Graphviz puts a leaf (a weight) on the
   rank just before the node that uses it, the same rank as the input or previous layer's output it
-  is multiplied with; an invisible edge from that operand to the weight (``x[i]`` to ``W1[i][j]``,
-  ``h1[j]`` to ``W2[j][k]``: the network's own connections) moves the weight one rank right, so
-  the inputs sit left of layer 1 and each layer left of the next instead of beside it.
+  is multiplied with. A layer's weights go on one rank, and an invisible edge from each of those
+  operands (``x[i]``, ``h1[j]``) to that rank moves them one rank right, so the inputs sit left of
+  layer 1 and each layer left of the next instead of beside it. (An edge per weight, ``h1[j]`` to
+  ``W2[j][k]``, does the same at half again the layout time of a 2-16-16-1 network.)
 - :func:`stacks`: for each scope with several sub-scopes that do not feed one another (a layer's
   neurons), one node per sub-scope (its last: the neuron's output), in the natural order of the
   sub-scopes' names ("neuron 2" before "neuron 10"). They go on one rank joined by invisible
@@ -106,25 +107,27 @@ def inputs(scopes: Sequence[tuple[str, ...]], leaves: Sequence[bool], edges: Ite
 
 
 def lead_ins(scopes: Sequence[tuple[str, ...]], leaves: Sequence[bool],
-             operands: Sequence[Sequence[int]]) -> list[tuple[int, int]]:
-    """``(a, w)`` pairs: ``a`` goes on a rank before ``w``. For each unit in a top-level scope whose
-    operands (``operands[u]``, units) include a leaf ``w`` of that scope and a unit ``a`` from outside it.
+             operands: Sequence[Sequence[int]]) -> list[tuple[list[int], list[int]]]:
+    """Per top-level scope, ``(outer, own)``: the units from outside it (``outer``) that its units
+    take as operands together with one of its own leaves (``own``: the weights they multiply).
+    Each in order of first use; ``operands[u]`` lists unit ``u``'s operands.
 
     >>> scopes = [(), ("layer 1", "neuron 0"), ("layer 1", "neuron 0"), ("layer 1",)]
     >>> lead_ins(scopes, [True, True, False, False], [[], [], [1, 0], [2]])
-    [(0, 1)]
+    [([0], [1])]
     """
-    pairs: dict[tuple[int, int], None] = {}  # in order, once each
+    found: dict[tuple[str, ...], tuple[dict[int, None], dict[int, None]]] = {}  # dicts: ordered sets
     for u, parents in enumerate(operands):
-        scope = scopes[u]
-        if not scope:
+        top = scopes[u][:1]
+        if not top:
             continue
-        own = [w for w in parents if leaves[w] and scopes[w][:1] == scope[:1]]
-        for a in parents:
-            if scopes[a][:1] != scope[:1]:
-                for w in own:
-                    pairs[(a, w)] = None
-    return list(pairs)
+        own = [w for w in parents if leaves[w] and scopes[w][:1] == top]
+        outer = [a for a in parents if scopes[a][:1] != top]
+        if own and outer:
+            outer_set, own_set = found.setdefault(top, ({}, {}))
+            outer_set.update(dict.fromkeys(outer))
+            own_set.update(dict.fromkeys(own))
+    return [(list(outer_set), list(own_set)) for outer_set, own_set in found.values()]
 
 
 def stacks(scopes: Sequence[tuple[str, ...]], edges: Iterable[tuple[int, int]]) -> list[tuple[tuple[str, ...], list[int]]]:
