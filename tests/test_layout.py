@@ -94,6 +94,26 @@ def assert_inputs_first(svg: str, root: Value, nin: int, rankdir: str = "LR") ->
     assert all(n.box[axis] > end for n in layer1), (end, min(n.box[axis] for n in layer1))
 
 
+def operands_in_order(svg: str, root: Value, rankdir: str = "LR") -> int:
+    """Check that each op's operands that share a rank and its scope come in order, top to bottom
+    (left to right in TB); returns how many ops were checked. (Graphviz orders nodes of different
+    clusters as whole clusters: y[0] - t[0] may have t[0], outside layer 2, above y[0], inside.)"""
+    order = autodiff.topological_order(root)
+    nodes = by_id(svg)
+    flow, across = (0, 1) if rankdir in ("LR", "RL") else (1, 0)
+    checked = 0
+    for v in order:
+        if any(p.scope != v.scope for p in v.parents):
+            continue
+        drawn_parents = [nodes[f"v{order.index(p)}"] for p in v.parents if not p.is_constant]
+        if len(drawn_parents) < 2 or len({round(n.centre[flow]) for n in drawn_parents}) > 1:
+            continue
+        where = [n.centre[across] for n in drawn_parents]
+        assert where == sorted(where) and len(set(where)) == len(where), (fmt.name(v), where)
+        checked += 1
+    return checked
+
+
 def hidden(n: int, layer: int = 1) -> list[str]:
     return [f"h{layer}[{j}]" for j in range(n)]
 
@@ -121,17 +141,22 @@ def test_the_2_3_2_neurons_come_in_index_order_in_every_drawing(renderer):
         # the layers left to right: every hidden output before every output, the loss last
         assert max(nodes[h].box[2] for h in hidden(3)) < min(nodes[y].box[0] for y in ("y[0]", "y[1]"))
         assert nodes["loss"].box[0] == max(n.box[0] for n in nodes.values() if n.box), name
+        # inside each neuron too: W1[0][j] * x[0] above W1[1][j] * x[1] above b1[j], and so on
+        # (not promised with labels on the edges, as a trace has: they take ranks of their own)
+        if name != "trace":
+            assert operands_in_order(svg, loss) >= 5, name
 
 
 @pytest.mark.parametrize("renderer", RENDERERS)
 def test_top_to_bottom_drawings_put_neuron_j_left_of_neuron_j_plus_1(renderer):
     model, loss = network()
-    for svg in (autodiff.draw(loss, rankdir="TB", renderer=renderer).svg(),
-                autodiff.trace(loss, model.parameter("W2[1][0]")).draw(rankdir="TB", renderer=renderer).svg()):
+    plain = autodiff.draw(loss, rankdir="TB", renderer=renderer).svg()
+    for svg in (plain, autodiff.trace(loss, model.parameter("W2[1][0]")).draw(rankdir="TB", renderer=renderer).svg()):
         nodes = drawn(svg)
         assert_stacked(nodes, hidden(3), "TB")
         assert_stacked(nodes, ["y[0]", "y[1]"], "TB")
         assert_inputs_first(svg, loss, 2, "TB")
+    assert operands_in_order(plain, loss, "TB") >= 5
 
 
 @pytest.mark.parametrize("renderer", RENDERERS)

@@ -356,8 +356,12 @@ def _draw(scene: Scene) -> Graph:
             place(v.scope, (f"o{i}", op_attrs))
 
     # A layer's neurons stay in order only by edges declared in the layer's own cluster, where a
-    # left-right drawing turns them upside down (Graphviz 2.43 and 16.1 alike): chained backwards there.
-    chains = {prefix: [f"v{u}" for u in (units[::-1] if scene.rankdir in ("LR", "RL") else units)]
+    # left-right drawing turns such orders upside down (Graphviz 2.43 and 16.1 alike, in its
+    # crossing minimisation, which flips a left-right drawing's orders for the root graph only):
+    # chained backwards there. The same goes for an op's operands (ordering=in keeps them in the
+    # order their edges are declared): declared backwards inside a cluster.
+    flipped = scene.rankdir in ("LR", "RL")
+    chains = {prefix: [f"v{u}" for u in (units[::-1] if flipped else units)]
               for prefix, units in stacked} if scene.group else {}
     _emit(dot, tree, [0], chains)
     for v in nodes:
@@ -366,7 +370,8 @@ def _draw(scene: Scene) -> Graph:
         i = index[id(v)]
         out_hot = dim and id(v) in hot_nodes
         dot.edge(f"o{i}", f"v{i}", id=f"r{i}", **({"color": _HOT, "penwidth": "2"} if out_hot else {"color": _DIM} if dim else {}))
-        for k, (p, local) in enumerate(zip(v.parents, v.locals)):
+        operands = list(enumerate(zip(v.parents, v.locals)))
+        for k, (p, local) in operands[::-1] if flipped and scene.group and v.scope else operands:
             edge = {"id": f"e{i}_{k}"}
             if scene.show_local:
                 edge["label"] = label_text(short(local))
