@@ -24,7 +24,7 @@ import html
 import json
 import math
 import re
-from typing import Optional
+from typing import Any, Optional
 
 from .. import fmt
 from ..value import Value
@@ -159,54 +159,94 @@ _SCRIPT = """
   }
 
   // -- the drawing: elements looked up once, when first needed -------------------------------------
+  // (a big drawing comes in tiles, attached as they come into view: an element not there yet is
+  // looked up again later, and a tile brings its elements up to date when it is attached)
   var found = {};
   function element(id) {
-    if (!(id in found)) found[id] = document.getElementById(id);
-    return found[id];
+    return found[id] || (found[id] = document.getElementById(id));
   }
   var gradText = [];
   function gradLine(i) {
     // A box's lines are its label's, then data, then grad: the grad line is the last text.
     // (Finding it by its text would rewrite a label that starts with "grad ".)
-    if (gradText[i] === undefined) {
-      var texts = view.gradLine[i] && element('v' + i) ? element('v' + i).querySelectorAll('text') : [];
+    if (!gradText[i] && view.gradLine[i] && element('v' + i)) {
+      var texts = element('v' + i).querySelectorAll('text');
       gradText[i] = texts.length ? texts[texts.length - 1] : null;
     }
     return gradText[i];
+  }
+  function paint(i) {  // node i's box as the state says
+    var el = element('v' + i), line = gradLine(i);
+    if (el) el.classList.toggle('done', done[i] === 1 && !(lastCurrent && lastCurrent.node === i));
+    if (line) line.textContent = word + ' ' + num(grads[i], view.short);
   }
   var lit = [];  // the elements the current step highlights
   function light(el, cls) { if (el) { el.classList.add(cls); lit.push([el, cls]); } }
 
   // -- zoom and pan (svg-pan-zoom), and the current node kept in view --------------------------------
-  var panZoom = null, viewport = null, centres = {};
+  var panZoom = null, top = svg && svg.querySelector('g.graph'), shift = {x: 0, y: 0};
+  if (top && top.transform.baseVal.numberOfItems) {
+    var m = top.transform.baseVal.consolidate().matrix;  // Graphviz's translate(4 H), scale 1
+    shift = {x: m.e, y: m.f};
+  }
+  var tiles = Array.prototype.map.call(document.querySelectorAll('#tiles script'), function (el) {
+    return {box: el.getAttribute('data-box').split(' ').map(Number), text: el.textContent, on: false};
+  });
   if (svg && typeof svgPanZoom === 'function') {
     svg.removeAttribute('width'); svg.removeAttribute('height');
     panZoom = svgPanZoom(svg, {controlIconsEnabled: true, fit: true, center: true, dblClickZoomEnabled: false,
-                               minZoom: 0.02, maxZoom: 200, zoomScaleSensitivity: 0.3});
+                               minZoom: 0.02, maxZoom: 200, zoomScaleSensitivity: 0.3,
+                               onPan: later, onZoom: later});
     // Zoom in until node text is at least 12 px on screen (a whole big graph at once is unreadable);
     // the steps then pan to what they compute.
-    var size = Infinity;
-    svg.querySelectorAll('g.node text').forEach(function (t) { size = Math.min(size, parseFloat(t.getAttribute('font-size')) || size); });
-    var onScreen = (size === Infinity ? 14 : size) * panZoom.getSizes().realZoom;
+    var onScreen = (view.fontSize || 14) * panZoom.getSizes().realZoom;
     if (onScreen < 12) panZoom.zoomBy(12 / onScreen);
-    viewport = svg.querySelector('.svg-pan-zoom_viewport');
   }
-  // Where node i's centre sits inside the pan-zoom viewport (drawing units): it never changes, so it
-  // is read once, and later steps place it from the library's own pan and zoom, not from the screen
-  // (svg-pan-zoom redraws on the next animation frame).
+  // Where node i's centre sits in the pan-zoom viewport, and its half size (drawing units), from
+  // the boxes the page was written with: no layout is read, and later steps place it from the
+  // library's own pan and zoom (svg-pan-zoom redraws on the next animation frame).
   function centre(i) {
-    if (!(i in centres)) {
-      var el = element('v' + i), point = null;
-      if (el && viewport) {
-        var box = el.getBBox(), p = svg.createSVGPoint();
-        p.x = box.x + box.width / 2; p.y = box.y + box.height / 2;
-        point = p.matrixTransform(viewport.getCTM().inverse().multiply(el.getCTM()));
-        point = {x: point.x, y: point.y, w: box.width / 2, h: box.height / 2};
-      }
-      centres[i] = point;
-    }
-    return centres[i];
+    var b = view.boxes['v' + i];
+    return b ? {x: b[0] + shift.x, y: b[1] + shift.y, w: b[2], h: b[3]} : null;
   }
+  // Attach the tiles in or near the frame (a quarter of a frame around it), nearest first, within a
+  // few milliseconds a frame: the rest come on the next frames, so no frame waits for many tiles.
+  var pending = false;
+  function later() {
+    if (!pending && tiles.length) { pending = true; requestAnimationFrame(function () { pending = false; reveal(); }); }
+  }
+  function reveal() {
+    if (!panZoom || !tiles.length) return;
+    var sizes = panZoom.getSizes(), pan = panZoom.getPan(), zoom = sizes.realZoom;
+    var x0 = (-pan.x - sizes.width / 4) / zoom - shift.x, x1 = (1.25 * sizes.width - pan.x) / zoom - shift.x;
+    var y0 = (-pan.y - sizes.height / 4) / zoom - shift.y, y1 = (1.25 * sizes.height - pan.y) / zoom - shift.y;
+    var mx = (x0 + x1) / 2, my = (y0 + y1) / 2;
+    var wanted = tiles.filter(function (t) {
+      return !t.on && t.box[2] >= x0 && t.box[0] <= x1 && t.box[3] >= y0 && t.box[1] <= y1;
+    });
+    function distance(t) {
+      var dx = Math.max(t.box[0] - mx, 0, mx - t.box[2]), dy = Math.max(t.box[1] - my, 0, my - t.box[3]);
+      return dx * dx + dy * dy;
+    }
+    wanted.sort(function (a, b) { return distance(a) - distance(b); });
+    var start = performance.now(), added = [];
+    for (var w = 0; w < wanted.length; w++) {
+      if (added.length && performance.now() - start > 4) { later(); break; }
+      var t = wanted[w];
+      t.on = true;
+      // parsed as XML, so nothing in it runs; a <g>, not an <svg>, so it is not a viewport of its own
+      var doc = new DOMParser().parseFromString('<svg xmlns="http://www.w3.org/2000/svg">' + t.text + '</svg>', 'image/svg+xml');
+      var g = document.createElementNS('http://www.w3.org/2000/svg', 'g');
+      g.setAttribute('class', 'tile');
+      var parsed = document.importNode(doc.documentElement, true);
+      while (parsed.firstChild) g.appendChild(parsed.firstChild);
+      top.appendChild(g);
+      added.push(g);
+      g.querySelectorAll('g.node[id^="v"]').forEach(function (el) { paint(parseInt(el.id.slice(1), 10)); });
+    }
+    if (added.length) { highlight(lastCurrent); flag(); }
+  }
+
   function keepInView(i) {
     var c = centre(i);
     if (!c) return;
@@ -250,44 +290,38 @@ _SCRIPT = """
     });
   }
 
+  // The current step's node, its op and edges, and its parents, highlighted (whatever is attached).
+  var lastCurrent = null;
+  function highlight(current) {
+    lit.forEach(function (pair) { pair[0].classList.remove(pair[1]); });
+    lit = [];
+    if (!current) return;
+    var box = element('v' + current.node);
+    if (box) { box.classList.remove('done'); light(box, 'current'); }
+    light(element('o' + current.node), 'current');
+    light(element('r' + current.node), 'active');
+    current.contributions.forEach(function (c) {
+      light(element('e' + current.node + '_' + c.k), 'active');
+      light(element('v' + c.parent), 'parent');
+    });
+  }
   function show(k) {
     var target = Math.max(0, Math.min(n, isNaN(k) ? 0 : k));
     var current = target > 0 ? shown[target - 1] : null;
     var focus = current ? current.node : (forward ? view.startId : nodes.length - 1);
-    if (panZoom && focus !== null && focus !== undefined) centre(focus);  // read before writing: no forced layout
     while (position < target) apply(position++);
     while (position > target) undo(--position);
     slider.value = position;
     document.getElementById('counter').textContent = 'step ' + position + ' of ' + n;
-    touched.forEach(function (i) {
-      mark[i] = 0;
-      var el = element('v' + i);
-      if (el) el.classList.toggle('done', done[i] === 1);
-      var line = gradLine(i);
-      if (line) line.textContent = word + ' ' + num(grads[i], view.short);
-    });
+    if (lastCurrent && lastCurrent !== current) touch(lastCurrent.node);  // done again, or pending
+    lastCurrent = current;
+    touched.forEach(function (i) { mark[i] = 0; paint(i); });
     touched = [];
-    lit.forEach(function (pair) { pair[0].classList.remove(pair[1]); });
-    lit = [];
-    if (current) {
-      var box = element('v' + current.node);
-      if (box) { box.classList.remove('done'); light(box, 'current'); }
-      light(element('o' + current.node), 'current');
-      light(element('r' + current.node), 'active');
-      current.contributions.forEach(function (c) {
-        light(element('e' + current.node + '_' + c.k), 'active');
-        light(element('v' + c.parent), 'parent');
-      });
-      // the box that was current is done again once another is
-    }
-    if (previous !== null && previous !== (current && current.node) && element('v' + previous)) {
-      element('v' + previous).classList.toggle('done', done[previous] === 1);
-    }
-    previous = current ? current.node : null;
+    highlight(current);
     panel(current, position);
     if (panZoom && focus !== null && focus !== undefined) keepInView(focus);
+    reveal();
   }
-  var previous = null;
   // the page's own handle, for tests and for whoever embeds it
   window.autodiffSteps = {show: show, position: function () { return position; }, count: n, panZoom: panZoom};
   document.getElementById('next').addEventListener('click', function () { show(position + 1); });
@@ -298,24 +332,30 @@ _SCRIPT = """
     if (e.key === 'ArrowLeft') { show(position - 1); e.preventDefault(); }
   });
   // The diagnosis (autodiff.diagnose), when the page was made with one: each finding's nodes and
-  // the edge of the factor to blame are outlined, with the message as the node's tooltip.
+  // the edge of the factor to blame are outlined, with the message as the node's tooltip (again
+  // on the elements of each tile as it is attached).
   (view.findings || []).forEach(function (f) {
     var item = document.createElement('li');
     item.textContent = f.message;
     document.getElementById('diagnosis').appendChild(item);
-    f.nodes.forEach(function (i) {
-      var el = element('v' + i);
-      if (!el) return;
-      el.classList.add('flagged');
-      var tip = document.createElementNS('http://www.w3.org/2000/svg', 'title');
-      tip.textContent = f.message;
-      el.appendChild(tip);
-    });
-    f.edges.forEach(function (e) {
-      var edge = element('e' + e[1] + '_' + e[2]);
-      if (edge) edge.classList.add('flagged');
-    });
   });
+  function flag() {
+    (view.findings || []).forEach(function (f) {
+      f.nodes.forEach(function (i) {
+        var el = element('v' + i);
+        if (!el || el.classList.contains('flagged')) return;
+        el.classList.add('flagged');
+        var tip = document.createElementNS('http://www.w3.org/2000/svg', 'title');
+        tip.textContent = f.message;
+        el.appendChild(tip);
+      });
+      f.edges.forEach(function (e) {
+        var edge = element('e' + e[1] + '_' + e[2]);
+        if (edge) edge.classList.add('flagged');
+      });
+    });
+  }
+  flag();
   if (forward) {
     var heads = document.querySelectorAll('#panel thead th');
     heads[0].textContent = 'from operand'; heads[2].textContent = 'local \\u00d7 its tangent';
@@ -326,27 +366,84 @@ _SCRIPT = """
 """
 
 
-_BLOCK = re.compile(r'<g id="[^"]*" class="(?:node|edge|cluster)">.*?</g>\n', re.S)
+_BLOCK = re.compile(r'<g id="([^"]*)" class="(node|edge|cluster)">.*?</g>\n', re.DOTALL)
+_PAIR = re.compile(r"(-?\d+(?:\.\d+)?),(-?\d+(?:\.\d+)?)")
+_XY = re.compile(r'\b(?:x|cx)="(-?[\d.]+)" (?:y|cy)="(-?[\d.]+)"')
+
+#: Drawings with more node and edge blocks than this are split into tiles that the page attaches
+#: only when they come into view (a graph of thousands of values opens in well under a second).
+TILE_ABOVE = 1500
+#: A tile's side, in drawing units (points): about one screen at the page's reading zoom.
+TILE_SIZE = 400.0
 
 
-def _compact(svg: str) -> str:
-    """Graphviz's SVG made lighter for the browser: the same drawing, in the same order.
+class _Drawing:
+    """Graphviz's SVG made lighter for the browser, and where each value node sits in it.
 
     Comments and ``<title>`` tooltips (the drawing's own ids, ``v12``) are dropped. Graphviz writes
     every node and edge as a sibling in one group, and a change inside one of them makes the
-    browser re-measure all its siblings (about 2 us each, on every step of a big graph): runs of
-    about sqrt(count) consecutive blocks go into groups of their own, so a step re-measures two
-    short lists instead of the whole graph. A drawing not made of such blocks is left as it is.
+    browser re-measure all its siblings (about 2 us each, on every step of a big graph), so the
+    blocks go into groups: runs of about sqrt(count) consecutive blocks in a small drawing; in a
+    big one (more than :data:`TILE_ABOVE` blocks), square tiles of :data:`TILE_SIZE`, kept as text
+    in ``tiles`` (``(box, svg)``) for the page to attach as they come into view. ``boxes`` maps a
+    value node's id (``v12``) to its centre and half size, ``[x, y, w, h]``. A drawing not made of
+    such blocks is left whole.
     """
-    svg = re.sub(r"<!--.*?-->\n?", "", svg, flags=re.S)  # labels are escaped: no "-->" in them
-    svg = re.sub(r"<title>[^<]*</title>\n?", "", svg)
-    blocks = list(_BLOCK.finditer(svg))
-    if len(blocks) < 64 or any(svg[a.end():b.start()].strip() for a, b in zip(blocks, blocks[1:])):
-        return svg
-    run = math.isqrt(len(blocks) - 1) + 1
-    groups = ["<g class=\"run\">\n" + "".join(m.group(0) for m in blocks[k:k + run]) + "</g>\n"
-              for k in range(0, len(blocks), run)]
-    return svg[:blocks[0].start()] + "".join(groups) + svg[blocks[-1].end():]
+
+    def __init__(self, svg: str) -> None:
+        svg = re.sub(r"<!--.*?-->\n?", "", svg, flags=re.DOTALL)  # labels are escaped: no "-->" in them
+        svg = re.sub(r"<title>[^<]*</title>\n?", "", svg)
+        self.svg = svg
+        sizes = [float(x) for x in re.findall(r'<text [^>]*font-size="([\d.]+)"', svg)]
+        #: the smallest text size in the drawing (its units), for the page's reading zoom
+        self.font_size = min(sizes) if sizes else None
+        self.tiles: list[tuple[list[float], str]] = []
+        self.boxes: dict[str, list[float]] = {}
+        blocks = list(_BLOCK.finditer(svg))
+        if not blocks or any(svg[a.end():b.start()].strip() for a, b in zip(blocks, blocks[1:])):
+            return
+        extents = [self._extent(m.group(0)) for m in blocks]
+        for m, box in zip(blocks, extents):
+            if m.group(2) == "node" and m.group(1).startswith("v") and box:
+                self.boxes[m.group(1)] = [round((box[0] + box[2]) / 2, 2), round((box[1] + box[3]) / 2, 2),
+                                          round((box[2] - box[0]) / 2, 2), round((box[3] - box[1]) / 2, 2)]
+        head, tail = svg[:blocks[0].start()], svg[blocks[-1].end():]
+        if len(blocks) <= TILE_ABOVE:
+            run = math.isqrt(len(blocks) - 1) + 1
+            groups = ["<g class=\"run\">\n" + "".join(m.group(0) for m in blocks[k:k + run]) + "</g>\n"
+                      for k in range(0, len(blocks), run)]
+            self.svg = head + "".join(groups) + tail
+            return
+        # clusters stay (a few outlines, drawn first, as Graphviz draws them); the rest go by tile
+        kept: list[str] = []
+        tiles: dict[tuple[object, ...], list[Any]] = {}
+        for m, box in zip(blocks, extents):
+            if m.group(2) == "cluster" or not box:
+                kept.append(m.group(0))
+                continue
+            key: tuple[object, ...] = (int((box[0] + box[2]) / 2 // TILE_SIZE), int((box[1] + box[3]) / 2 // TILE_SIZE))
+            if max(box[2] - box[0], box[3] - box[1]) > 2 * TILE_SIZE:  # a long edge: a tile of long ones
+                key = (key[0], key[1], "long")  # so that the compact tiles stay compact
+            tile = tiles.setdefault(key, [[math.inf, math.inf, -math.inf, -math.inf], []])
+            tile[0] = [min(tile[0][0], box[0]), min(tile[0][1], box[1]), max(tile[0][2], box[2]), max(tile[0][3], box[3])]
+            tile[1].append(m.group(0))
+        self.svg = head + "".join(kept) + tail
+        self.tiles = [([round(x, 2) for x in box], "".join(parts)) for box, parts in tiles.values()]
+
+    @staticmethod
+    def _extent(block: str) -> Optional[list[float]]:
+        """The smallest box ``[x0, y0, x1, y1]`` around the points a block's shapes and texts name."""
+        xs, ys = [], []
+        for pattern in (_PAIR, _XY):
+            for x, y in pattern.findall(block):
+                xs.append(float(x))
+                ys.append(float(y))
+        return [min(xs), min(ys), max(xs), max(ys)] if xs else None
+
+    def tile_elements(self) -> str:
+        """The tiles as inert elements of the page (their SVG is text until the page attaches it)."""
+        return "".join(f'<script type="text/x-svg-tile" data-box="{" ".join(map(str, box))}">{text}</script>\n'
+                       for box, text in self.tiles)
 
 
 def _script_json(text: str) -> str:
@@ -355,7 +452,8 @@ def _script_json(text: str) -> str:
 
 
 def _view(record: StepRecord, draw_options: dict[str, object], start: str = "",
-          findings: Optional[list[dict[str, object]]] = None, start_id: Optional[int] = None) -> str:
+          findings: Optional[list[dict[str, object]]] = None, start_id: Optional[int] = None,
+          boxes: Optional[dict[str, list[float]]] = None, font_size: Optional[float] = None) -> str:
     """What the page needs beside the record (which names each node), as JSON: whether a node's box
     in the drawing ends in a grad line, and the digits of numbers in the panel
     (:data:`~autodiff.fmt.DIGITS`) and in the drawing (:data:`~autodiff.fmt.SHORT_DIGITS`)."""
@@ -368,6 +466,8 @@ def _view(record: StepRecord, draw_options: dict[str, object], start: str = "",
         "shown": [position[id(s)] for s in record.shown],
         "completes": [[position[id(s)] for s in c] for c in record.completes],
         "startId": start_id,
+        "boxes": boxes or {},  # each value node's centre and half size in the drawing, by element id
+        "fontSize": font_size,  # the smallest node text of the drawing, in drawing units
         "gradLine": [grads_drawn and not v.is_constant for v in record.values],
         "digits": fmt.DIGITS,
         "short": fmt.SHORT_DIGITS,
@@ -398,7 +498,7 @@ def page_html(root: Value, title: Optional[str] = None, renderer: Optional[str] 
     start = {v: record.start[i] for i, v in enumerate(record.values)}
     scene = Scene([root], grads=start, renderer=renderer, **draw_options)  # type: ignore[arg-type]
     svg = scene.draw().svg()
-    svg = _compact(svg[svg.index("<svg"):])  # drop the XML prolog and doctype: the SVG is inline
+    drawing = _Drawing(svg[svg.index("<svg"):])  # no XML prolog nor doctype: the SVG is inline
     heading = html.escape(fmt.printable(title) if title else heading_text)
     findings = None
     if diagnose:
@@ -406,7 +506,8 @@ def page_html(root: Value, title: Optional[str] = None, renderer: Optional[str] 
 
         findings = find(root).data()["findings"]
     start_id = next((i for i, v in enumerate(record.values) if v is forward), None)
-    view = _view(record, draw_options, fmt.name(forward) if forward is not None else "", findings, start_id)
+    view = _view(record, draw_options, fmt.name(forward) if forward is not None else "", findings, start_id,
+                 drawing.boxes, drawing.font_size)
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -423,7 +524,8 @@ def page_html(root: Value, title: Optional[str] = None, renderer: Optional[str] 
 <span id="counter"></span>
 </header>
 <main>
-<div id="graph">{svg}</div>
+<div id="graph">{drawing.svg}</div>
+<div id="tiles" hidden>{drawing.tile_elements()}</div>
 <div id="panel">
 <h2 id="step-title" style="font-size:15px"></h2>
 <p id="step-node"></p>
