@@ -1496,7 +1496,7 @@ class LiftedProgram(Program):
             if set(map(len, rows)) == {n}:
                 flat = list(chain.from_iterable(rows))
                 if set(map(type, flat)) == {float}:
-                    return np.array(flat).reshape(len(rows), n)
+                    return np.fromiter(flat, dtype=float, count=len(flat)).reshape(len(rows), n)
         except TypeError:  # a row that is not a sequence: said below
             pass
         rows = self._rows(rows)
