@@ -160,6 +160,17 @@ def test_top_to_bottom_drawings_put_neuron_j_left_of_neuron_j_plus_1(renderer):
 
 
 @pytest.mark.parametrize("renderer", RENDERERS)
+def test_right_to_left_and_bottom_to_top_drawings_keep_the_order_too(renderer):
+    _, loss = network()
+    for rankdir in ("RL", "BT"):
+        svg = autodiff.draw(loss, rankdir=rankdir, renderer=renderer).svg()
+        nodes = drawn(svg)
+        assert_stacked(nodes, hidden(3), rankdir)
+        assert_stacked(nodes, ["y[0]", "y[1]"], rankdir)
+        assert operands_in_order(svg, loss, rankdir) >= 5
+
+
+@pytest.mark.parametrize("renderer", RENDERERS)
 def test_a_2_16_16_1_network_keeps_two_digit_indices_in_order_collapsed_or_not(renderer):
     model, loss = network((16, 16, 1), activation="relu")
     whole = autodiff.draw(loss, renderer=renderer).svg()
