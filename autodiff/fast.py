@@ -14,8 +14,10 @@ reference first; what is done here for speed:
   uses counted inside the region.
 - **Replay.** A graph never changes once built, so the release order is kept on the root and a
   second backward is a plain loop over it (:func:`replay`).
-- **Unrolled operands.** One- and two-operand nodes (most of them) are unrolled; edges are read
-  as ``zip(pairs, pairs)`` over one iterator of the flat ``(parent, local, ...)`` tuple.
+- **Unrolled operands.** One- and two-operand nodes (most of them) keep their edges in slots
+  (``_a``, ``_la``, ``_b``, ``_lb``), read directly; a ``sum``'s flat ``(parent, local, ...)``
+  tuple (``_more``) is read as ``zip(pairs, pairs)`` over one iterator. A parent is a leaf when
+  its ``op`` is empty (a leaf or a constant).
 
 The counters live on the nodes, so a walk must not run on a graph another thread is walking:
 :mod:`autodiff.graph` holds one lock around every walk.
@@ -66,7 +68,7 @@ def intermediate_order(root: "Value") -> list["Value"]:
             order.append(v)  # on leaving the stack, as first_backward notes it
             v._pending = 0
             for p in v._edges[0::2]:
-                if p._edges:
+                if p.op:
                     n = p._pending + 1
                     p._pending = n
                     if n == 1:
@@ -111,54 +113,11 @@ def first_backward(root: "Value") -> tuple[list["Value"], list["Value"]]:
             note(v)
             v._pending = 0  # released: its counter is done with
             g = v.grad
-            edges = v._edges
-            if len(edges) == 4:  # most ops: the generic loop below, unrolled for two operands
-                a, la, b, lb = edges
-                if a._edges:
-                    n = a._pending + 1
-                    a._pending = n
-                    if n == 1:
-                        a.grad = la * g
-                        reached += 1
-                    else:
-                        a.grad += la * g
-                    if n == a._uses:
-                        push(a)
-                else:
-                    a.grad += la * g
-                if b._edges:
-                    n = b._pending + 1
-                    b._pending = n
-                    if n == 1:
-                        b.grad = lb * g
-                        reached += 1
-                    else:
-                        b.grad += lb * g
-                    if n == b._uses:
-                        push(b)
-                else:
-                    b.grad += lb * g
-            elif len(edges) == 2:  # unrolled for one operand
-                a, la = edges
-                x = la * g
-                if x != x and not la and v.op in GATES:  # a closed gate passes nothing, not even inf * 0
-                    x = 0.0
-                if a._edges:
-                    n = a._pending + 1
-                    a._pending = n
-                    if n == 1:
-                        a.grad = x
-                        reached += 1
-                    else:
-                        a.grad += x
-                    if n == a._uses:
-                        push(a)
-                else:
-                    a.grad += x
-            else:  # a sum of many
-                pairs = iter(edges)
+            a = v._a
+            if a is None:  # a sum of many
+                pairs = iter(v._more)
                 for p, local in zip(pairs, pairs):
-                    if p._edges:
+                    if p.op:
                         n = p._pending + 1
                         p._pending = n
                         if n == 1:
@@ -170,6 +129,52 @@ def first_backward(root: "Value") -> tuple[list["Value"], list["Value"]]:
                             push(p)
                     else:
                         p.grad += local * g
+                continue
+            b = v._b
+            if b is not None:  # most ops: the generic loop above, unrolled for two operands
+                la = v._la
+                if a.op:
+                    n = a._pending + 1
+                    a._pending = n
+                    if n == 1:
+                        a.grad = la * g
+                        reached += 1
+                    else:
+                        a.grad += la * g
+                    if n == a._uses:
+                        push(a)
+                else:
+                    a.grad += la * g
+                lb = v._lb
+                if b.op:
+                    n = b._pending + 1
+                    b._pending = n
+                    if n == 1:
+                        b.grad = lb * g
+                        reached += 1
+                    else:
+                        b.grad += lb * g
+                    if n == b._uses:
+                        push(b)
+                else:
+                    b.grad += lb * g
+            else:  # unrolled for one operand
+                la = v._la
+                x = la * g
+                if x != x and not la and v.op in GATES:  # a closed gate passes nothing, not even inf * 0
+                    x = 0.0
+                if a.op:
+                    n = a._pending + 1
+                    a._pending = n
+                    if n == 1:
+                        a.grad = x
+                        reached += 1
+                    else:
+                        a.grad += x
+                    if n == a._uses:
+                        push(a)
+                else:
+                    a.grad += x
     except BaseException:
         clear_counters(root)
         raise
@@ -182,7 +187,7 @@ def stuck_nodes(released: list["Value"]) -> list["Value"]:
     stuck: list[Value] = []
     for v in released:
         for p in v._edges[0::2]:
-            if p._pending and p._edges:
+            if p._pending and p.op:
                 stuck.append(p)
                 p._pending = 0
     return stuck
@@ -216,7 +221,7 @@ def finish_backward(done: list["Value"], stuck: list["Value"], grads: bool) -> l
     stack = list(stuck)
     while stack:
         for p in stack.pop()._edges[0::2]:
-            if p._edges and id(p) not in finished:
+            if p.op and id(p) not in finished:
                 count[id(p)] = count.get(id(p), 0) + 1
                 if id(p) not in seen:
                     seen.add(id(p))
@@ -237,7 +242,7 @@ def finish_backward(done: list["Value"], stuck: list["Value"], grads: bool) -> l
                     p.grad = through(v, local, g)
                 else:
                     p.grad += through(v, local, g)
-            if p._edges:
+            if p.op:
                 left = count[id(p)] - 1
                 count[id(p)] = left
                 if not left:
@@ -251,19 +256,20 @@ def replay(root: "Value", rest: list["Value"]) -> None:
         v.grad = 0.0
     root.grad = 1.0
     for v in chain((root,), rest):
-        edges = v._edges
         g = v.grad
-        if len(edges) == 4:
-            a, la, b, lb = edges
-            a.grad += la * g
-            b.grad += lb * g
-        elif len(edges) == 2:
-            a, la = edges
+        a = v._a
+        if a is None:  # a sum of many
+            pairs = iter(v._more)
+            for p, local in zip(pairs, pairs):
+                p.grad += local * g
+            continue
+        b = v._b
+        if b is not None:
+            a.grad += v._la * g
+            b.grad += v._lb * g
+        else:
+            la = v._la
             x = la * g
             if x != x and not la and v.op in GATES:
                 x = 0.0
             a.grad += x
-        else:
-            pairs = iter(edges)
-            for p, local in zip(pairs, pairs):
-                p.grad += local * g

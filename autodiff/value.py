@@ -2,8 +2,11 @@
 
 A node keeps its operands (``parents``, in operand order) and the local derivative of its value
 with respect to each of them (``locals``), computed once from :data:`autodiff.ops.RULES` when the
-node is made. Both live in one flat tuple of edges, ``(parent, local, parent, local, ...)``:
-backprop is one loop over those pairs, and any tool can ask any edge for its local derivative.
+node is made. A node with one or two operands keeps them and their local derivatives in four
+slots (``_a``, ``_la``, ``_b``, ``_lb``); a ``sum`` keeps one flat tuple ``(parent, local, parent,
+local, ...)`` (``_more``). So a node is one object the cyclic collector tracks, not two (see
+docs/performance.md); ``_edges`` gives every node's edges as that flat tuple, for the cold paths.
+Any tool can ask any edge for its local derivative.
 
 >>> a = Value(3.0, label="a")
 >>> b = a * a + a
@@ -24,6 +27,7 @@ from __future__ import annotations
 import linecache
 import numbers
 import os
+import re
 import sys
 import weakref
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Union, cast
@@ -52,7 +56,7 @@ def _real(x: object, what: str) -> float:
 def _describe(v: "Value") -> str:
     if v.label:
         name = repr(v.label)
-    elif not v._edges:
+    elif v.is_leaf:
         name = "a constant" if v.is_constant else "a nameless input"
     else:
         name = repr(fmt.name(v))
@@ -101,6 +105,35 @@ def _stamp(v: "Value", switches: state.Switches) -> None:
             _check_forward(v)
 
 
+def _mark_scope(nodes: Iterable["Value"], names: tuple[str, ...]) -> None:
+    """Give ``nodes`` the scope that ``name_scope(*names)`` around their ops would have given them.
+
+    For code that makes a few nodes per scope many times over (``nn``'s neurons): entering and
+    leaving a name scope costs more than the ops inside it, and while one is open every op stamps
+    its node (a training step of a 2-16-16-1 network: forward 50 ms with a scope per neuron, 31 ms
+    marked afterwards). Inside an enclosing scope the names are added to it, as nesting would.
+    """
+    outer = state.current().scope
+    scope = names if outer is None else outer + names
+    for v in nodes:
+        v._scope = scope
+
+
+_INT_COMPARED = re.compile(r"((?:[<>]=?|[=!]=) )(\d{1,15})(?![\w.])")
+
+
+def _float_compares(text: str) -> str:
+    """Generated code with each small integer literal that a comparison reads written as a float.
+
+    ``x <= 0`` and ``x <= 0.0`` are the same test on a float ``x``, but CPython 3.11 specialises a
+    comparison only when both sides are floats (or both ints): the rule table's ``relu`` reads
+    ``{a} if not {a} <= 0 else 0.0``, and with an int 0 every relu ran the generic comparison.
+    Only comparison operators followed by a literal of at most 15 digits (exact as a float) are
+    touched. For expressions from the rule table, never for text with string literals in it.
+    """
+    return _INT_COMPARED.sub(r"\1\2.0", text)
+
+
 # -- the one node builder ------------------------------------------------------------------------
 # Every node the library makes is made by code written here: the op methods, Value.sum's node and
 # the constants an op takes in. (Value.__init__ makes the leaves a user asks for, the same way.)
@@ -110,15 +143,17 @@ _NAMESPACE: dict[str, Any] = dict(NAMESPACE)  # the globals of the generated cod
 state.mirror(_NAMESPACE)  # _ACTIVE: open name_scope/detect_anomaly blocks anywhere in the process
 
 
-def _node_source(name: str, params: str, prologue: list[str], op: str, edges: str, arg: Optional[str], uses: list[str]) -> str:
-    """A function ``name(params)`` that runs ``prologue`` (which sets ``out``) and returns the new node."""
+def _node_source(name: str, params: str, prologue: list[str], op: str, edges: list[str], arg: Optional[str],
+                 uses: list[str]) -> str:
+    """A function ``name(params)`` that runs ``prologue`` (which sets ``out``) and returns the new node;
+    ``edges`` are the statements that store its operands and local derivatives on ``v``."""
     cls = "Constant" if op == "" else "OpResult"
     lines = [f"def {name}({params}):", *prologue,
              f"    v = {cls}()",
              "    v.data = out",
              "    v.grad = 0.0",
              f"    v.op = {op!r}",
-             f"    v._edges = {edges}",
+             *edges,
              *([f"    v._arg = {arg}"] if arg else []),
              "    v._pending = 0",
              "    v._uses = 0",
@@ -152,11 +187,13 @@ def op_source(rule: Rule) -> str:
     for condition, kind, message in rule.check_exprs(names, "k"):
         extra = ", k" if rule.constant else ""
         operands = "(self, other)" if binary else "(self,)"
-        prologue.append(f"    if {condition}:")
+        prologue.append(f"    if {_float_compares(condition)}:")
         prologue.append(f"        raise _domain_error({rule.name!r}, {operands}, {kind.__name__}, {message!r}{extra})")
-    prologue.append(f"    out = {rule.value_expr(names, 'k', 'out')}")
-    locals_ = rule.local_exprs(names, "k", "out")
-    edges = "(" + "".join(f"{operand}, ({local}), " for operand, local in zip(["self", "other"], locals_)) + ")"
+    prologue.append(f"    out = {_float_compares(rule.value_expr(names, 'k', 'out'))}")
+    locals_ = [_float_compares(text) for text in rule.local_exprs(names, "k", "out")]
+    # Operands in slots, not a tuple: one object per node for the cyclic collector to track.
+    edges = ["    v._a = self", f"    v._la = {locals_[0]}"]
+    edges += ["    v._b = other", f"    v._lb = {locals_[1]}"] if binary else ["    v._b = None"]
     uses = ["    self._uses += 1", *(["    other._uses += 1"] if binary else [])]
     params = "self, other" if (binary or rule.constant) else "self"
     return _node_source(str(rule.method), params, prologue, rule.name, edges, "k" if rule.constant else None, uses)
@@ -173,7 +210,8 @@ def _join_source(rule: Rule) -> str:
         f"    edges[1::2] = ({rule.local_text[0]},) * len(parents)",
     ]
     uses = ["    for p in parents:", "        p._uses += 1"]
-    return _node_source(f"_{rule.name}_node", "parents", prologue, rule.name, "tuple(edges)", None, uses)
+    return _node_source(f"_{rule.name}_node", "parents", prologue, rule.name,
+                        ["    v._a = None", "    v._more = tuple(edges)"], None, uses)
 
 
 def _constant_source() -> str:
@@ -187,7 +225,7 @@ def _constant_source() -> str:
         "        except TypeError:",
         "            return None",
     ]
-    return _node_source("_constant", "x", prologue, "", "()", None, [])
+    return _node_source("_constant", "x", prologue, "", ["    v._a = None", "    v._more = ()"], None, [])
 
 
 def _define(source: str, where: str) -> Callable[..., Any]:
@@ -251,13 +289,15 @@ class Value:
     True
     """
 
-    # Every node stores its number, gradient, op, edges (operands and local derivatives,
-    # interleaved) and the two counters backward runs on; the fields after those only when set.
+    # Every node stores its number, gradient, op, edges and the two counters backward runs on;
+    # the fields after those only when set. Edges: a one- or two-operand node keeps its operands
+    # in _a and _b (None: none) and their local derivatives in _la and _lb; a leaf or a constant
+    # has _a None and _more (); an n-ary node (sum) has _a None and _more (parent, local, ...).
     __slots__ = {
         "data": "The node's number (a float; writable: gradcheck nudges leaves in place).",
         "grad": "d root / d this node after backward (a float; starts at 0.0; leaves accumulate).",
         "op": "The op that made the node, a key of :data:`autodiff.ops.RULES` (``\"\"`` for a leaf).",
-        "_edges": None, "_pending": None, "_uses": None, "_label": None, "_arg": None, "_scope": None,
+        "_a": None, "_la": None, "_b": None, "_lb": None, "_more": None, "_pending": None, "_uses": None, "_label": None, "_arg": None, "_scope": None,
         "_hooks": None, "_origin": None, "_order": None, "_backward_order": None, "_grad_value": None,
         "__weakref__": None,
     }
@@ -265,7 +305,11 @@ class Value:
     data: float
     grad: float
     op: str
-    _edges: tuple[Any, ...]  # (parent, local, parent, local, ...)
+    _a: Optional["Value"]
+    _la: float
+    _b: Optional["Value"]
+    _lb: float
+    _more: tuple[Any, ...]  # (parent, local, parent, local, ...)
     _pending: int
     _uses: int
     _label: str
@@ -283,7 +327,8 @@ class Value:
         if label != "":  # "" is the default an unset label reads as; the setter checks the rest
             self.label = label
         self.op = ""
-        self._edges = ()
+        self._a = None
+        self._more = ()
         self._pending = 0  # a counter that walks use; 0 between walks
         self._uses = 0  # how many ops have taken this node as an operand (counted as they are made)
         switches = state.SWITCHES.get()
@@ -291,6 +336,33 @@ class Value:
             _stamp(self, switches)
 
     # -- the edges ------------------------------------------------------------------------------
+    @property
+    def _edges(self) -> tuple[Any, ...]:
+        """Every edge as one flat tuple ``(parent, local, parent, local, ...)`` (``()`` for a leaf).
+
+        Built from the slots on each read: for the cold paths (drawings, traces, copies). The
+        walks in :mod:`autodiff.fast` read the slots themselves.
+        """
+        a = self._a
+        if a is None:
+            return self._more
+        b = self._b
+        if b is None:
+            return (a, self._la)
+        return (a, self._la, b, self._lb)
+
+    @_edges.setter
+    def _edges(self, edges: tuple[Any, ...]) -> None:
+        # Not for users (parents and locals are read-only): _rebuild, and tests that corrupt a node.
+        if len(edges) == 4:
+            self._a, self._la, self._b, self._lb = edges
+        elif len(edges) == 2:
+            self._a, self._la = edges
+            self._b = None
+        else:
+            self._a = None
+            self._more = tuple(edges)
+
     @property
     def parents(self) -> tuple["Value", ...]:
         """The operands, in operand order (a repeated operand appears twice); ``()`` for a leaf."""
@@ -330,7 +402,7 @@ class Value:
     @property
     def is_leaf(self) -> bool:
         """True for a node no op made: an input, a parameter or a constant."""
-        return not self._edges
+        return self._a is None and not self._more
 
     @property
     def is_constant(self) -> bool:

@@ -23,6 +23,7 @@ from operator import mul
 from typing import Callable, Optional, Sequence, Union
 
 from autodiff import Value, name_scope
+from autodiff.value import _mark_scope
 
 from .module import Module
 
@@ -85,21 +86,39 @@ class Neuron(Module):
         """How many inputs the neuron takes (one weight each)."""
         return len(self.w)
 
-    def __call__(self, x: Sequence[Value]) -> Value:
+    def __call__(self, x: Sequence[Input]) -> Value:
         if len(x) != len(self.w):
             raise ValueError(f"neuron {self.output_label} takes {len(self.w)} inputs, got {len(x)}")
-        with name_scope(*self._scopes):
-            # one node for the whole weighted sum: z = w[0]*x[0] + w[1]*x[1] + ... + b
-            # (map(mul, ...) makes the same product nodes as a loop of wi * xi, 10% sooner)
-            z = Value.sum([*map(mul, self.w, x), self.b])
-            act = ACTIVATIONS[self.activation]
-            if act is None:
-                z.label = self.output_label
-                return z
-            z.label = self._z_label
-            out = act(z)
-            out.label = self.output_label
-            return out
+        return self._call(x, all(isinstance(xi, Value) for xi in x))
+
+    def _call(self, x: Sequence[Input], values: bool) -> Value:
+        """The neuron on ``x`` (of the right length); ``values``: every input is a Value."""
+        if not values:
+            with name_scope(*self._scopes):  # a number input becomes a constant, made in the scope
+                return self._fire(x)[-1]
+        # The nodes this neuron makes are its products, its sum and its activation: marked with
+        # its scope once made. A name_scope block per call would cost more than the ops inside
+        # it: every op stamps its node while one is open (docs/performance.md).
+        made = self._fire(x)
+        _mark_scope(made, self._scopes)
+        return made[-1]
+
+    def _fire(self, x: Sequence[Input]) -> list[Value]:
+        """The nodes of ``act(w . x + b)``, labelled: the products, the sum, then the activation."""
+        # one node for the whole weighted sum: z = w[0]*x[0] + w[1]*x[1] + ... + b
+        # (map(mul, ...) makes the same product nodes as a loop of wi * xi, 10% sooner)
+        made = [*map(mul, self.w, x)]
+        z = Value.sum([*made, self.b])
+        made.append(z)
+        act = ACTIVATIONS[self.activation]
+        if act is None:
+            z.label = self.output_label
+            return made
+        z.label = self._z_label
+        out = act(z)
+        out.label = self.output_label
+        made.append(out)
+        return made
 
     def named_parameters(self) -> list[tuple[str, Value]]:
         """The weights in input order, then the bias."""
@@ -160,8 +179,11 @@ class Layer(Module):
         """The biases' ``grad`` as plain floats."""
         return [b.grad for b in self.biases]
 
-    def __call__(self, x: Sequence[Value]) -> list[Value]:
-        return [n(x) for n in self.neurons]
+    def __call__(self, x: Sequence[Input]) -> list[Value]:
+        if len(x) != self.nin:
+            return [n(x) for n in self.neurons]  # the first neuron says what is wrong
+        values = all(isinstance(xi, Value) for xi in x)  # asked once for the layer, not per neuron
+        return [n._call(x, values) for n in self.neurons]
 
     def named_parameters(self) -> list[tuple[str, Value]]:
         """Weights row by row (``W[0][0], W[0][1], ...``), then biases."""

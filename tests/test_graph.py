@@ -205,3 +205,24 @@ def test_a_graph_is_freed_by_reference_counting_after_every_walk(walk):
     # reference cycle, or the graph would outlive its last use until the cyclic collector ran
     # (forever with it off).
     assert _values_only_the_collector_frees(_walks()[walk]) == 0
+
+
+def test_a_neurons_nodes_carry_its_scope_inside_an_enclosing_one():
+    import nn
+
+    model = nn.MLP(2, [3, 1], activation="relu", seed=0)
+    with autodiff.name_scope("model"):
+        y = model([0.5, -1.0])[0]
+    h12 = model.layers[0].neurons[2]([Value(0.5), Value(-1.0)])  # a neuron called alone, no scope open
+    on_numbers = model.layers[0].neurons[1]([0.5, -1.0])  # numbers in: constants made in the scope
+    for v in autodiff.topological_order(y):
+        if not v.is_leaf:  # every node a neuron made: the products, the sum, the activation
+            layer, neuron = (1, v.label[3]) if v.label[:2] in ("z1", "h1") else (2, "0")
+            if not v.label:  # a product: named by the weight it reads
+                w = next(p for p in v.parents if p.label.startswith("W"))
+                layer, neuron = int(w.label[1]), w.label[-2]
+            assert v.scope == ("model", f"layer {layer}", f"neuron {neuron}"), v
+    for root, neuron in ((h12, "2"), (on_numbers, "1")):
+        made = [v for v in autodiff.topological_order(root) if not v.is_leaf or v.is_constant]
+        assert len(made) == (6 if root is on_numbers else 4)  # 2 products, the sum, relu (+ 2 constants)
+        assert all(v.scope == ("layer 1", f"neuron {neuron}") for v in made)

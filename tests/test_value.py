@@ -241,3 +241,15 @@ def test_nodes_made_by_ops_are_values_and_a_graph_survives_pickling():
     copy.backward()
     (a2,) = [v for v in autodiff.topological_order(copy) if v.label == "a"]
     assert a2.grad == a.grad and a2.data == a.data and a2 is not a
+
+
+def test_a_node_is_one_object_for_the_cyclic_collector():
+    import gc
+
+    a, b = Value(2.0, label="a"), Value(5.0, label="b")
+    for node in (a * b, a.relu(), a + 1):  # one and two operands: edges in the node's own slots
+        held = gc.get_referents(node)
+        assert not any(isinstance(x, (tuple, list)) for x in held), held
+        assert a in held and node.parents[0] is a and len(node.parents) == len(node.locals)
+    s = Value.sum([a, b, a])  # a sum of many keeps one flat tuple of edges
+    assert s.parents == (a, b, a) and s.locals == (1.0, 1.0, 1.0)
