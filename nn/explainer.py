@@ -147,10 +147,10 @@ def explainer_data(model: MLP, x: Sequence[float], target: Sequence[float], loss
         vector(f"db{n}", [f"d{fmt.name(b)}" for b in bs], [grads[id(b)] for b in bs], bs)
         for i, r in enumerate(W):
             for j, w in enumerate(r):
-                params[w.label] = _param(root, w, grads[id(w)], node[id(w)], f"W{n}", i, j,
+                params[w.label] = _param(root, w, grads[id(w)], node, f"W{n}", i, j,
                                          (fmt.name(a_in[i]), a_in[i].data), (f"{dname}[{j}]", grads[id(z[j])]))
         for j, b in enumerate(bs):
-            params[b.label] = _param(root, b, grads[id(b)], node[id(b)], f"b{n}", None, j,
+            params[b.label] = _param(root, b, grads[id(b)], node, f"b{n}", None, j,
                                      None, (f"{dname}[{j}]", grads[id(z[j])]))
         num = fmt.number
         # each z written out: z1[j] = x[0]·W1[0][j] + x[1]·W1[1][j] + b1[j], then with the numbers
@@ -188,15 +188,21 @@ def explainer_data(model: MLP, x: Sequence[float], target: Sequence[float], loss
     }
 
 
-def _param(root: Value, p: Value, grad: float, node: int, matrix: str, i: Optional[int], j: int,
+def _param(root: Value, p: Value, grad: float, ids: dict[int, int], matrix: str, i: Optional[int], j: int,
            source: Optional[tuple[str, float]], delta: tuple[str, float]) -> dict[str, Any]:
-    """One weight or bias: the sum over paths with every factor, and the outer-product reading."""
+    """One weight or bias: the sum over paths with every factor, the graph nodes and edges of those
+    paths (``pathNodes``, ``pathEdges`` as the graph's ids ``e{child}_{k}``), and the outer-product reading."""
     t = autodiff.trace(root, p)
     paths = []
+    on_path: set[int] = set()
+    edges: set[str] = set()
     for k, path in enumerate(t.paths):
         if k >= MAX_PATHS:
             break
         paths.append({"factors": [[n, fmt.number(v)] for n, v in path.factors()], "product": fmt.number(path.product)})
+        on_path.update(ids[id(v)] for v in path.nodes)
+        edges.update(f"e{ids[id(child)]}_{e}" for _, child, e in path.edges)
+    node = ids[id(p)]
     if source is None:  # a bias: db[j] = delta[j]
         outer = f"d{fmt.name(p)} = {delta[0]} = {fmt.number(delta[1])}"
     else:
@@ -205,7 +211,8 @@ def _param(root: Value, p: Value, grad: float, node: int, matrix: str, i: Option
     return {"name": fmt.name(p), "node": node, "matrix": matrix, "row": i, "col": j, "value": fmt.number(p.data),
             "grad": fmt.number(grad), "gradValue": grad if math.isfinite(grad) else None,
             "total": fmt.number(t.total), "count": t.count, "paths": paths,
-            "title": fmt.derivative("loss", fmt.name(p)), "outer": outer}
+            "title": fmt.derivative("loss", fmt.name(p)), "outer": outer,
+            "pathNodes": sorted(on_path), "pathEdges": sorted(edges)}
 
 
 def _steps(layers: list[dict[str, Any]], vectors: dict[str, Any], matrices: dict[str, Any],
@@ -284,8 +291,8 @@ def node_steps(root: Value) -> dict[str, list[dict[str, Any]]]:
     >>> s = node_steps(y)
     >>> [f["title"] for f in s["forward"]], s["forward"][0]["lines"]
     (['forward step 1: y'], ['y = x * x = 3 * 3 = 9'])
-    >>> s["backward"][0]["title"], s["backward"][0]["grads"][-1]
-    ('step 1: y (*) grad 1', [0, None, '6'])
+    >>> s["backward"][0]["title"], s["backward"][0]["grads"]
+    ('step 1: y (*) grad 1', [[1, None, '1'], [0, None, '6']])
     """
     forward, backward = record_forward(root, [], []), record_steps(root)
     nodes = backward.nodes
@@ -309,7 +316,7 @@ def node_steps(root: Value) -> dict[str, list[dict[str, Any]]]:
         out["forward"].append({"node": step.node_id, "parents": parents, "number": k,
                                "title": f"forward step {k}: {node['name']}", "lines": [line]})
     grads = list(backward.start)
-    reached = {len(nodes) - 1}  # the root's grad is known (1) before the first step
+    reached: set[int] = set()  # nodes whose gradient the page shows: none before the first step
     for k, (step, finals) in enumerate(zip(*_shown(backward)), start=1):
         node = nodes[step.node_id]
         op = f" ({node['op']})" if node["op"] and node["label"] else ""

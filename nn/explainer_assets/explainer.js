@@ -160,7 +160,7 @@ var autodiffExplainer = (function () {
     // graphShape: a graph node's box or circle, which the step marks colour (marking the shape, not
     // its group, leaves the label texts' style alone: hundreds of nodes a step stay cheap)
     var byParam = {}, byBlock = {}, graphNode = {}, graphShape = {}, graphEdge = {}, neurons = {};
-    var marks = {selected: new Marks('selected'), factor: new Marks('factor'), reads: new Marks('reads'),
+    var marks = {selected: new Marks('selected'), factor: new Marks('factor'), path: new Marks('onpath'), reads: new Marks('reads'),
                  writes: new Marks('writes'), pending: new Marks('pending')};
     var handle;
 
@@ -364,11 +364,17 @@ var autodiffExplainer = (function () {
         selected = null;
         marks.selected.set([]);
         marks.factor.set([]);
+        marks.path.set([]);
       } else {
         var p = params[name];
         if (!p || name === selected) return;
         selected = name;
         marks.selected.set(byParam[name] || []);
+        // in the graph, every path from the weight to the loss: where its gradient comes from
+        marks.path.set(p.pathNodes.map(function (i) { return graphShape['v' + i]; })
+          .concat(p.pathNodes.map(function (i) { return graphShape['o' + i]; }))
+          .concat(p.pathEdges.map(function (id) { return graphEdge[id]; }).concat(p.pathNodes.map(function (i) { return graphEdge['r' + i]; })))
+          .filter(function (e) { return e; }));
         keepInView(p.node);
         factors(name);
         part('sel-title').textContent = p.title + ' = ' + p.total;
@@ -388,7 +394,8 @@ var autodiffExplainer = (function () {
       }
       if (options.onSelect) options.onSelect(selected, handle);
     }
-    // dW[i][j] = a[i] * delta[j] (db[j] = delta[j]): the factors' cells are marked wherever shown
+    // dW[i][j] = a[i] * delta[j] (db[j] = delta[j]): the factors' cells are marked wherever shown,
+    // and in the network the two neurons they belong to
     function factors(name) {
       var p = params[name], L = data.layers[Number(p.matrix.slice(1)) - 1], cells = [];
       [[L.delta, p.col]].concat(p.row === null ? [] : [[L.input, p.row]]).forEach(function (c) {
@@ -396,6 +403,7 @@ var autodiffExplainer = (function () {
           if (!block.classList.contains('ax-block')) return;
           block.querySelectorAll('td[data-row="' + c[1] + '"]').forEach(function (td) { cells.push(td); });
         });
+        if (neurons[c[0]] && neurons[c[0]][c[1]]) cells.push(neurons[c[0]][c[1]]);
       });
       marks.factor.set(cells);
     }
