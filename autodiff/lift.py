@@ -322,6 +322,7 @@ class _Operand:
         self.tile = False
         self.matrix = False  # a weight matrix: read as it is, never broadcast over samples
         self.name = ""  # its name in the printed equations
+        self.alias = ""  # a parameter block it reads in another layout (``W1`` for ``W1.reshape(1, 6)``)
 
 
 class Equation:
@@ -776,6 +777,16 @@ class _Writer:
                 name = claim(f"v{unnamed}", what)
             a.name = name or f"v{a.index}"
         params = 0
+        blocks: dict[tuple[int, ...], str] = {}  # a named block of parameters, flattened -> its name
+        for a in self.arrays:  # a layer's weights claim their label first: other reads are named after them
+            for o in a.operands:
+                if o is not None and o.mode == "theta" and o.matrix:
+                    what = ("operand", o.mode, tuple(map(tuple, o.grid)))
+                    name = claim(self._label_name(o.grid), what)
+                    if name is not None:
+                        named[what] = name
+                        blocks.setdefault(tuple(e for row in o.grid for e in row), name)
+                        blocks.setdefault(tuple(e for col in zip(*o.grid) for e in col), f"{name}.T")
         for a in self.arrays:
             for o in a.operands:
                 if o is None:
@@ -791,6 +802,10 @@ class _Writer:
                     o.name = fmt.number(o.value) if isinstance(o.value, float) else self._const_text(o.value)
                     continue
                 name = claim(self._label_name(o.grid), what) if o.mode in ("cols", "theta", "gather") else None
+                block = blocks.get(tuple(e for row in o.grid for e in row)) if o.mode == "theta" else None
+                if name is None and block is not None:  # the same Values in another layout (a penalty's row)
+                    o.alias = block.removesuffix(".T")
+                    name = f"{block}.reshape({o.rows}, {o.cols})"
                 if name is None and o.mode == "theta":
                     params += 1
                     name = claim(f"p{params}", what)
@@ -1715,8 +1730,9 @@ def _draw_lifted(prog: LiftedProgram, batch: Optional[int] = None, backward: boo
             elif o.mode == "same":
                 dot.edge(source_node(o.source), f"fo{step[a.index]}", label=label)  # type: ignore[arg-type]
             elif o.mode == "theta" or (o.source is not None and o.source.kind == "input"):
-                dot.edge(leaf(o.name), f"fo{step[a.index]}", label=label)  # parameters; the inputs' columns
-                carried.setdefault(o.name, (leaf(o.name), text))
+                # parameters (a block read again in another layout comes from its one leaf); the inputs' columns
+                dot.edge(leaf(o.alias or o.name), f"fo{step[a.index]}", label=label)
+                carried.setdefault(o.name, (leaf(o.alias or o.name), text))
             elif o.source is not None:  # some columns of an intermediate array
                 dot.edge(f"f{step[o.source.index]}", f"fo{step[a.index]}", label=label)
             else:  # gathered from several places: a node of its own, fed by the arrays it reads

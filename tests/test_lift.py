@@ -243,6 +243,39 @@ def test_values_computed_from_parameters_alone_are_computed_once_and_their_gradi
     assert all(close(a, p.grad) for a, p in zip(got, params))
 
 
+@pytest.mark.parametrize("order", ["rows", "columns"])
+def test_a_parameter_read_in_a_layer_and_a_penalty_keeps_its_one_name(order):
+    # W1's Values, read by the layer (a 2x3 matrix) and by a penalty (a row of six): one name, W1, not
+    # two groups (W1 and p1); the layer's gradient is still delta1, and the drawing has one W1 leaf
+    model = nn.MLP(2, [3, 1], seed=3)
+    W = model.layers[0].weights
+    penalised = [w for row in W for w in row] if order == "rows" else [w for col in zip(*W) for w in col]
+
+    def fn(xs):
+        return nn.mse_loss(model(xs[:2]), xs[2:]) + Value.sum([w * w for w in penalised]) * 0.01
+
+    prog = autodiff.compile(fn, 3, lift=True)
+    read = "W1.reshape(1, 6)" if order == "rows" else "W1.T.reshape(1, 6)"  # numpy's order of a 2x3's entries
+    forward = [str(eq) for eq in prog.forward_equations]
+    assert "z1 = x[:, 0:2] @ W1 + b1" in forward
+    assert f"v1 = {read} * {read}" in forward
+    assert "dW1 = x[:, 0:2].T @ delta1" in [str(eq) for eq in prog.backward_equations]
+    assert not re.search(r"\bp\d", str(prog))
+    nodes, edges = drawn(prog.draw(batch=5))
+    (leaf,) = [k for k, text in nodes.items() if text == "W1"]
+    # the penalty's two reads are one edge pair (tail, head) to the product's op node: 1x6, the layer's 2x3
+    assert sorted(label for (tail, _), label in edges.items() if tail == leaf) == ["1x6", "2x3"]
+    # and the numbers: the penalty's gradient and the layer's add up in W1, as eager
+    rows = [[0.1, 0.2, 1.0], [-1.0, 0.5, 0.0]]
+    outs = prog.batch(rows)
+    got = [p.grad for p in model.parameters()]
+    model.zero_grad()
+    losses = [fn([Value(v) for v in r]) for r in rows]
+    Value.sum(losses).backward()
+    assert all(close(a, v.data) for a, v in zip(outs, losses))
+    assert all(close(a, p.grad) for a, p in zip(got, model.parameters()))
+
+
 def test_a_long_chain_of_additions_folds_into_one_reduction():
     # Python's sum() over many terms is a chain of + nodes, each holding the one before
     w = [Value(0.001 * i) for i in range(3000)]
