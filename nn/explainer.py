@@ -274,8 +274,8 @@ def _operand(text: str) -> str:
 def node_steps(root: Value) -> dict[str, list[dict[str, Any]]]:
     """The explainer's steps "by node": the forward pass (each operation's value, parents first)
     and then backprop, one node a step, read from the step records
-    (:func:`~autodiff.debug.record.record_forward` with no inputs, and
-    :func:`~autodiff.debug.record.record_steps`) and numbered from 1 as the terminal debugger
+    (:func:`~autodiff.debug.record_forward` with no inputs, and
+    :func:`~autodiff.debug.record_steps`) and numbered from 1 as the terminal debugger
     numbers them. Leaves and constants take no step: the record's steps are shown as they are.
 
     Each forward step has ``node`` (its id in :func:`autodiff.topological_order` numbering, the

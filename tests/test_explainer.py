@@ -604,3 +604,23 @@ def test_a_teacher_presses_play_clicks_dw2_1_0_and_sees_where_its_number_comes_f
     factors = [float(x.split(" = ")[1]) for x in rows.first.locator("td").nth(1).inner_text().split(" \u00b7 ")]
     assert math.prod(factors) == pytest.approx(want, rel=1e-5) and fmt(h) in [fmt(f) for f in factors]
     assert page.inner_text(".ax-sel-title") == f"dloss/dW2[1][0] = {fmt(want)}"
+
+
+def test_the_screenshot_script_writes_the_2_3_2_picture_with_the_project_flags(browser, tmp_path):
+    import importlib.util
+    import struct
+    from pathlib import Path
+
+    from conftest import FLAGS
+
+    path = Path(__file__).resolve().parents[1] / "docs" / "screenshots.py"
+    spec = importlib.util.spec_from_file_location("screenshots", path)
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.FLAGS == FLAGS
+    out = script.explainer_2_3_2(browser, tmp_path)
+    png = out.read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR"
+    assert struct.unpack(">II", png[16:24]) == (1280, 800)
+    assert script.main(["--out", str(tmp_path), "--chromium", str(tmp_path / "no-chromium")]) == 2
