@@ -681,6 +681,8 @@ class _Lifter:
         kinds = {g.kind[e] for e in flat}
         if kinds == {"op"} and self.home[flat[0]][0].grid == grid:
             o.mode, o.source = "same", self.home[flat[0]][0]  # a value computed once per call (a penalty)
+        elif kinds == {"op"} and not consumer_batched and self._shared_columns(o, grid, broadcast):
+            pass  # some columns of such a value, row for row (a penalty's short sum: sum(v1, axis=1))
         elif kinds == {"const"}:
             o.mode = "const"
             values = np.array([[g.values[e].data for e in row] for row in grid], dtype=float)
@@ -692,6 +694,19 @@ class _Lifter:
         else:
             self._parts(o, flat)
         return o
+
+    def _shared_columns(self, o: _Operand, grid: Grid, broadcast: bool) -> bool:
+        """Make ``o`` read some columns of one shared array, row for row, if that is what ``grid`` is."""
+        homes = [[self.home[e] for e in row] for row in grid]
+        src = homes[0][0][0]
+        if src.batched or src.rows != len(grid) or any(h[0] is not src or h[1] != i for i, row in enumerate(homes) for h in row):
+            return False
+        columns = [h[2] for h in homes[0]]
+        if any([h[2] for h in row] != columns for row in homes):
+            return False
+        o.source, o.columns = src, columns
+        o.mode = "column" if broadcast and len(columns) > 1 and len(set(columns)) == 1 else "cols"
+        return True
 
     def _parts(self, o: _Operand, flat: list[int]) -> None:
         """The pieces of a gathered operand: (kind, positions, what), one per source."""
