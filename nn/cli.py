@@ -142,9 +142,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("explain", parents=[network], help="write the explainer page: network, matrices and graph linked",
                        description="Write one offline HTML page showing the demo network three ways (neurons and edges, "
-                       "the weight matrices, the scalar graph), linked by the selected weight, with steps of one matrix rule.")
+                       "the weight matrices, the scalar graph), linked by the selected weight, with steps of one matrix rule "
+                       "or of one node.")
     p.add_argument("--out", default="explainer.html", metavar="FILE", help="output file (default explainer.html)")
     p.add_argument("--loss", choices=["mse", "sse"], default="mse", help="the loss (default mse, as the demo)")
+    p.add_argument("--steps", choices=["layer", "node"], default="layer",
+                   help="what a step is when the page opens: a matrix rule (layer, the default) or one node of "
+                   "the graph, forward then backward as 'autodiff debug' steps (node); the page can switch")
     p.set_defaults(run=_explain)
 
     add_mistakes_command(sub, parents=[network, formula])
@@ -322,7 +326,7 @@ def _explain(args: argparse.Namespace) -> int:
     from .explainer import explainer_html
 
     model = MLP(2, [3, 2], activation=args.activation, seed=args.seed)  # the demo network, as demo.build makes it
-    page = explainer_html(model, args.x, args.target, loss=args.loss, renderer=args.renderer)
+    page = explainer_html(model, args.x, args.target, loss=args.loss, renderer=args.renderer, granularity=args.steps)
     with _writing(args.out):
         Path(args.out).write_text(page, encoding="utf-8")
     print(f"wrote {fmt.printable(args.out)}")

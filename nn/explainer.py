@@ -45,7 +45,7 @@ from autodiff.ops import RULES
 from .layers import MLP
 from .losses import mse_loss, sse_loss
 
-__all__ = ["explainer_html", "explainer_data", "explainer_view", "node_steps", "explainer_module", "explainer_css", "MAX_PATHS"]
+__all__ = ["GRANULARITIES", "explainer_html", "explainer_data", "explainer_view", "node_steps", "explainer_module", "explainer_css", "MAX_PATHS"]
 
 #: At most this many paths are listed per weight (the sum is always over all of them).
 MAX_PATHS = 20
@@ -408,12 +408,18 @@ def explainer_css() -> str:
     return _asset("explainer.css")
 
 
+#: The step granularities: one matrix rule a step, or one node of the graph (as the terminal steps).
+GRANULARITIES = ("layer", "node")
+
+
 def explainer_html(model: MLP, x: Sequence[float], target: Sequence[float], loss: str = "mse",
-                   title: Optional[str] = None, renderer: Optional[str] = None) -> str:
+                   title: Optional[str] = None, renderer: Optional[str] = None, granularity: str = "layer") -> str:
     """The explainer page for ``model`` on input ``x`` against ``target``, as one offline HTML string.
 
     ``loss`` is ``"mse"`` (:func:`nn.mse_loss`) or ``"sse"`` (:func:`nn.sse_loss`); ``renderer``
-    picks the Graphviz engine of the scalar graph. The model's ``.grad`` fields are not touched.
+    picks the Graphviz engine of the scalar graph; ``granularity`` the steps the page opens with,
+    ``"layer"`` (by neuron and layer: a matrix rule a step) or ``"node"`` (by node: the forward
+    pass, then backprop as the terminal debugger steps it). The model's ``.grad`` fields are not touched.
     Everything (script, style, the zoom library) is inside the file: it opens offline. The page
     mounts the front end (:func:`explainer_module`'s ``mount``) on :func:`explainer_view`'s data.
 
@@ -424,6 +430,8 @@ def explainer_html(model: MLP, x: Sequence[float], target: Sequence[float], loss
     """
     if title is not None and not isinstance(title, str):
         raise TypeError(f"title must be a str, not {type(title).__name__}")
+    if granularity not in GRANULARITIES:
+        raise ValueError(f"granularity must be 'layer' or 'node', not {granularity!r}")
     data = explainer_view(model, x, target, loss, renderer)
     heading = html.escape(fmt.printable(title) if title else f"Backprop through {model!r}, seen three ways")
     payload = _script_json(json.dumps(data, separators=(",", ":"), allow_nan=False))
@@ -436,7 +444,7 @@ def explainer_html(model: MLP, x: Sequence[float], target: Sequence[float], loss
 <style>{_asset("explainer.css")}</style>
 </head>
 <body>
-<div id="explainer" data-title="{heading}"></div>
+<div id="explainer" data-title="{heading}" data-granularity="{granularity}"></div>
 <script type="application/json" id="explainer-data">{payload}</script>
 <script>{_svg_pan_zoom()}</script>
 <script>{_asset("explainer.js")}</script>
@@ -445,7 +453,8 @@ def explainer_html(model: MLP, x: Sequence[float], target: Sequence[float], loss
 // handle (for the console)
 var explainer = autodiffExplainer.mount(document.getElementById('explainer'),
   JSON.parse(document.getElementById('explainer-data').textContent),
-  {{keys: 'document', fitWindow: true, title: document.getElementById('explainer').dataset.title}});
+  {{keys: 'document', fitWindow: true, title: document.getElementById('explainer').dataset.title,
+    granularity: document.getElementById('explainer').dataset.granularity}});
 </script>
 </body>
 </html>

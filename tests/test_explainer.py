@@ -264,9 +264,18 @@ def test_the_cli_writes_the_explainer_for_the_demo_network(tmp_path, capsys):
     net = demo.build(seed=1, x=[0.25, 2.0])
     ref = reference.from_model(net.model, net.x, net.target)
     assert data["params"]["W1[1][2]"]["grad"] == fmt(ref.weight_grads[0][1][2])
+    assert 'data-granularity="layer"' in page
     with pytest.raises(SystemExit) as info:
         cli.main(["explain", "--loss", "l1"])
     assert info.value.code == 2
+    # --steps node: the page opens stepping by node
+    assert cli.main(["explain", "--out", str(out), "--steps", "node"]) == 0
+    assert 'data-granularity="node"' in out.read_text(encoding="utf-8")
+    with pytest.raises(SystemExit) as info:
+        cli.main(["explain", "--steps", "neuron"])
+    assert info.value.code == 2
+    with pytest.raises(ValueError, match="granularity must be 'layer' or 'node', not 'neuron'"):
+        explainer_html(model(), X, T, granularity="neuron")
 
 
 def test_the_graph_node_a_step_computes_is_inside_the_graph_frame_after_every_step(page):
@@ -497,6 +506,18 @@ def test_steps_by_node_go_forward_then_backward_numbered_as_the_terminal_numbers
     page.keyboard.press("Home")
     state = page.evaluate(STATE)
     assert sorted(state["hiddenData"]) == sorted(f"v{i}" for i in ops) and state["shownGrads"] == []
+
+
+def test_a_page_made_to_open_by_node_opens_by_node(browser, tmp_path):
+    path = tmp_path / "node.html"
+    path.write_text(explainer_html(model(), X, T, granularity="node"), encoding="utf-8")
+    page = browser.new_page()
+    page.goto(path.as_uri())
+    forward = sum(1 for v in autodiff.topological_order(explainer_data(model(), X, T)["root"]) if v.parents)
+    assert page.evaluate("explainer.granularity()") == page.input_value(".ax-granularity") == "node"
+    page.keyboard.press("ArrowRight")
+    assert page.inner_text(".ax-counter") == f"forward: step 1 of {forward}"
+    page.close()
 
 
 def test_play_by_node_runs_to_the_end_and_speed_changes_while_playing(page):
