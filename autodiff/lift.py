@@ -1025,6 +1025,7 @@ class _Writer:
         self._grad_vars: dict[int, str] = {}
         self._segment_grads: dict[int, str] = {}
         self._equations: list[Equation] = []
+        self._param_equations: dict[str, Equation] = {}  # a parameter block's gradient, by name
         self._shown: dict[int, list[tuple[str, str]]] = {}  # array -> (kind, display) of each contribution
         self._inline: dict[int, str] = {}
         out = self.out_array
@@ -1264,8 +1265,14 @@ class _Writer:
             else:
                 shown_grad = shown
             if o.mode == "theta" or (o.mode == "gather" and not o.batched):
-                self._equations.append(Equation(
-                    self.operand_grad_name(o), shown_grad, _plain_shape(o.rows, o.cols, False), self._values(o.grid), []))
+                name = self.operand_grad_name(o)
+                earlier = self._param_equations.get(name)
+                if earlier is not None:  # read again (p * p): one equation, its contributions added
+                    earlier.formula = f"{earlier.formula} + {shown_grad}"
+                else:
+                    self._param_equations[name] = Equation(
+                        name, shown_grad, _plain_shape(o.rows, o.cols, False), self._values(o.grid), [])
+                    self._equations.append(self._param_equations[name])
             self._route(o, ct, a, shown)
         if summed is not None:
             self._shown.setdefault(summed.index, []).append(("full", f"{gt} @ ones(1x{summed.cols})"))

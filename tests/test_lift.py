@@ -262,6 +262,8 @@ def test_a_parameter_read_in_a_layer_and_a_penalty_keeps_its_one_name(order):
     assert "v2 = sum(v1, axis=1)" in forward and "gather" not in str(prog)  # six terms added: one reduction
     backward = [str(eq) for eq in prog.backward_equations]
     assert "dW1 = x[:, 0:2].T @ delta1" in backward and "dv1 = dv2 @ ones(1x6)" in backward
+    assert f"d({read}) = dv1 * {read} + dv1 * {read}" in backward  # w * w: both reads' contributions, one equation
+    assert len({eq.name for eq in prog.backward_equations}) == len(backward)
     assert not re.search(r"\bp\d", str(prog))
     nodes, edges = drawn(prog.draw(batch=5))
     (leaf,) = [k for k, text in nodes.items() if text == "W1"]
