@@ -472,6 +472,13 @@ def test_steps_by_node_go_forward_then_backward_numbered_as_the_terminal_numbers
     assert page.evaluate("explainer.count()") == forward + len(terminal)
     state = page.evaluate(STATE)
     assert sorted(state["hiddenData"]) == sorted(f"v{i}" for i in ops) and state["shownGrads"] == []
+    # in the matrices and the network too, only the given numbers show: x, the weights, the biases, t
+    hidden_cells = """() => [...document.querySelectorAll('.ax-matrices td.ax-unknown')].map(td =>
+      td.closest('.ax-block').dataset.block + ' ' + td.closest('tr').querySelector('th').textContent)"""
+    hidden_neurons = "() => document.querySelectorAll('.ax-network text.ax-unknown').length"
+    blocks = {b.split()[0] for b in page.evaluate(hidden_cells)}
+    assert blocks == {"z1", "h1", "y", "dW1", "dW2", "db1", "db2", "delta1", "delta2"}
+    assert page.evaluate(hidden_neurons) == 3 + 2  # the numbers under h1[j] and y[k]
     # the forward pass: one operation a step, each after its operands, each value appearing then
     hidden = set(state["hiddenData"])
     for k in range(1, forward + 1):
@@ -489,6 +496,8 @@ def test_steps_by_node_go_forward_then_backward_numbered_as_the_terminal_numbers
         assert in_view(page, page.locator(f"#{current}")), current
         assert state["shownGrads"] == []  # no gradient before backprop
     assert hidden == set()
+    assert {b.split()[0] for b in page.evaluate(hidden_cells)} == {"dW1", "dW2", "db1", "db2", "delta1", "delta2"}
+    assert page.evaluate(hidden_neurons) == 0
     # backprop: the terminal debugger's steps, word for word, the current node always in view
     for k, (title, lines) in enumerate(terminal, start=1):
         page.keyboard.press("ArrowRight")
@@ -502,6 +511,7 @@ def test_steps_by_node_go_forward_then_backward_numbered_as_the_terminal_numbers
     # at the end every gradient is the engine's, as the drawing writes it (a constant has none)
     shown = dict(page.evaluate(STATE)["shownGrads"])
     assert shown == {f"v{i}": f"grad {autodiff.fmt.short(final[id(v)])}" for i, v in enumerate(order) if not v.is_constant}
+    assert page.evaluate(hidden_cells) == []
     # back to the start: values of operations hidden again, no gradient shown
     page.keyboard.press("Home")
     state = page.evaluate(STATE)

@@ -159,7 +159,7 @@ var autodiffExplainer = (function () {
     // every element that shows parameter p (edges, cells, graph node), and every element of block b
     // graphShape: a graph node's box or circle, which the step marks colour (marking the shape, not
     // its group, leaves the label texts' style alone: hundreds of nodes a step stay cheap)
-    var byParam = {}, byBlock = {}, graphNode = {}, graphShape = {}, graphEdge = {}, neurons = {};
+    var byParam = {}, byBlock = {}, graphNode = {}, graphShape = {}, graphEdge = {}, neurons = {}, neuronNumbers = {};
     var marks = {selected: new Marks('selected'), factor: new Marks('factor'), path: new Marks('onpath'), reads: new Marks('reads'),
                  writes: new Marks('writes'), pending: new Marks('pending')};
     var handle;
@@ -204,7 +204,11 @@ var autodiffExplainer = (function () {
           var p = pos(c, i), g = svgEl('g', {'class': 'neuron', 'data-block': names[c]});
           g.appendChild(svgEl('circle', {cx: p[0], cy: p[1], r: r}));
           g.appendChild(svgEl('text', {x: p[0], y: p[1] + 4, 'text-anchor': 'middle'}, vec.labels[i]));
-          if (numbers) g.appendChild(svgEl('text', {x: p[0], y: p[1] + r + 15, 'text-anchor': 'middle'}, vec.values[i].t));
+          if (numbers) {
+            var number = svgEl('text', {x: p[0], y: p[1] + r + 15, 'text-anchor': 'middle'}, vec.values[i].t);
+            g.appendChild(number);
+            remember(neuronNumbers, names[c], number);
+          }
           else g.appendChild(svgEl('title', {}, vec.labels[i] + ' = ' + vec.values[i].t));
           svg.appendChild(g);
           remember(byBlock, names[c], g);
@@ -474,21 +478,30 @@ var autodiffExplainer = (function () {
           });
         });
         (neurons[b] || []).forEach(function (g, k) { nodeNeuron[data.blocks[b][k]] = g; });
+        (neuronNumbers[b] || []).forEach(function (t, k) { remember(nodeCells, data.blocks[b][k], {cell: t, gradient: false}); });
       });
     }
     function known(e, yes) { if (e) e.classList.toggle('ax-unknown', !yes); }
+    // node i's value (or gradient) shown or hidden wherever it is written: graph, cells, neuron
+    function valueKnown(i, yes) {
+      known(dataText[i], yes);
+      (nodeCells[i] || []).forEach(function (c) { if (!c.gradient) known(c.cell, yes); });
+    }
+    function gradientKnown(i, yes) {
+      (nodeCells[i] || []).forEach(function (c) { if (c.gradient) known(c.cell, yes); });
+    }
     function setGrad(i, text) {
       var t = gradText[i];
-      if (!t) return;
-      if (text !== null) t.textContent = 'grad ' + text;
+      if (t && text !== null) t.textContent = 'grad ' + text;
       known(t, text !== null);
+      gradientKnown(i, text !== null);
     }
     // what shows node i: its graph boxes (value and op), its cells (of values or of gradients), its neuron
     function shows(ids, gradient) {
       var out = [];
       ids.forEach(function (i) {
         ['v', 'o'].forEach(function (p) { if (graphShape[p + i]) out.push(graphShape[p + i]); });
-        (nodeCells[i] || []).forEach(function (c) { if (c.gradient === gradient) out.push(c.cell); });
+        (nodeCells[i] || []).forEach(function (c) { if (c.gradient === gradient && c.cell.tagName === 'TD') out.push(c.cell); });
         if (nodeNeuron[i]) out.push(nodeNeuron[i]);
       });
       return out;
@@ -498,19 +511,21 @@ var autodiffExplainer = (function () {
     var byNode = {
       count: function () { return fwd.length + bwd.length; },
       enter: function () {
-        fwd.forEach(function (f) { known(dataText[f.node], false); });
+        fwd.forEach(function (f) { valueKnown(f.node, false); });
         Object.keys(gradText).forEach(function (i) { known(gradText[i], false); });
+        Object.keys(nodeCells).forEach(function (i) { gradientKnown(i, false); });
       },
       leave: function () {
         Object.keys(nodeMarks).forEach(function (m) { nodeMarks[m].set([]); });
-        fwd.forEach(function (f) { known(dataText[f.node], true); });
+        fwd.forEach(function (f) { valueKnown(f.node, true); });
         Object.keys(gradText).forEach(function (i) { gradText[i].textContent = finalGrad[i]; known(gradText[i], true); });
+        Object.keys(nodeCells).forEach(function (i) { gradientKnown(i, true); });
       },
       show: function (from, to) {
         var F = fwd.length, j;
         // values: forward step j makes node fwd[j].node's value appear
-        for (j = Math.min(from, F); j < Math.min(to, F); j++) known(dataText[fwd[j].node], true);
-        for (j = Math.min(from, F) - 1; j >= Math.min(to, F); j--) known(dataText[fwd[j].node], false);
+        for (j = Math.min(from, F); j < Math.min(to, F); j++) valueKnown(fwd[j].node, true);
+        for (j = Math.min(from, F) - 1; j >= Math.min(to, F); j--) valueKnown(fwd[j].node, false);
         // gradients: backward step j sets each gradient it changes (undone: what it was before)
         var b0 = Math.max(0, from - F), b1 = Math.max(0, to - F);
         for (j = b0; j < b1; j++) bwd[j].grads.forEach(function (g) { setGrad(g[0], g[2]); });
