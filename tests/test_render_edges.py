@@ -406,6 +406,17 @@ def test_a_compiled_program_is_drawn_by_its_own_draw_not_duck_typed():
         draw(LooksLikeAProgram())
 
 
+def test_a_graphs_repr_counts_the_edges_it_draws():
+    # x * w draws x -> op, w -> op and op -> product; the layout's invisible edges are not counted
+    x, w = Value(2.0, label="x"), Value(3.0, label="w")
+    assert repr(draw(x * w)) == "<autodiff.Graph: 3 edges; .svg(), .save(path), .source>"
+    model = nn.MLP(2, [3, 2], seed=0)
+    out = model([0.5, -1.0])[1]
+    drawn = sum(len(v.parents) + 1 for v in autodiff.topological_order(out) if v.parents)
+    graph = draw(out)
+    assert "style=invis" in graph.source and repr(graph).startswith(f"<autodiff.Graph: {drawn} edges")
+
+
 def test_every_public_name_of_render_has_a_docstring():
     import autodiff.render as module
 

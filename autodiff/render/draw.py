@@ -6,6 +6,11 @@ made inside ``name_scope`` blocks (an ``nn`` layer and neuron) sit in nested clu
 no label is shown by the name every front end gives it (:func:`autodiff.fmt.name`): its formula,
 or a leaf's number. Numbers are written by :func:`autodiff.fmt.short`.
 
+Every drawing of a graph has the same layout (``autodiff.render.layout`` says what Graphviz is
+made to keep): an ``nn`` model's inputs on the left, its layers left to right and the loss on the
+right, neurons in index order, each op's operands in order; boxes as wide as the widest number a
+step may write into them.
+
 What a drawing shows is a :class:`Scene`: :func:`draw` makes one from the options a user sets;
 the tracer, the debugger and the step-through page fill one in themselves (highlighted paths,
 the gradients and state of a moment of backprop) and call :meth:`Scene.draw`.
@@ -392,8 +397,8 @@ def _draw(scene: Scene) -> Graph:
 def _arrange(dot: graphviz.Digraph, names: Sequence[str], scopes: Sequence[tuple[str, ...]],
              leaves: Sequence[bool], edges: Sequence[tuple[int, int]],
              stacked: Sequence[tuple[tuple[str, ...], list[int]]]) -> None:
-    """The network shape (see :mod:`autodiff.render.layout`): the inputs alone on the first rank, and
-    the ``stacked`` units (those not in clusters) on one rank each stack, in order, held by invisible
+    """The network shape (see ``autodiff.render.layout``): the inputs on one rank, in order, and the
+    ``stacked`` units (those not in clusters) on one rank each stack, in order, held by invisible
     edges that Graphviz keeps pointing down (``LR``, ``RL``) or right (``TB``, ``BT``)."""
     first = inputs(scopes, leaves, edges)
     if len(first) > 1:
