@@ -325,3 +325,67 @@ def test_a_step_takes_under_a_frame_and_the_page_opens_in_under_a_second_at_3338
     assert in_view(page, last)
     page.evaluate(FRAME)
     assert page.locator(f"#v{last} text").all_text_contents()[-1] == f"grad {short(final[last])}"
+
+
+# -- big graphs: collapsed, a box opened on a click ------------------------------------------------
+def lit_box_title(page, cls):
+    """The first line of the collapsed drawing's box that has class ``cls`` (its scope, as drawn)."""
+    return page.locator(f"#graph > svg g.node.{cls}[id^=g] text").first.text_content()
+
+
+def test_a_big_network_opens_collapsed_and_a_neuron_opens_on_a_click(browser, tmp_path):
+    loss = batch_network(8)  # 3,338 values: more than draw's max_nodes, so collapsed by neuron
+    order = autodiff.topological_order(loss)
+    rec = autodiff.record_steps(loss)
+    page, requests, errors = open_page(browser, tmp_path, loss, "collapsed.html")
+    assert page.locator("#graph > svg g.node[id^=v]").count() == 0  # no box per value
+    scopes = {" / ".join(v.scope) for v in order if v.scope}
+    titles = set(page.locator("#graph > svg g.node[id^=g] text").all_text_contents())
+    assert scopes <= titles and len(scopes) == 33  # 16 + 16 + 1 neurons
+    for k in range(1, 13):
+        page.keyboard.press("ArrowRight")
+        step = rec.shown[k - 1]
+        node = order[step.node_id]
+        if node.scope:  # the box of the current node's neuron is lit
+            assert lit_box_title(page, "current") == " / ".join(node.scope)
+    # a click on the lit box opens its values: its own, and on the left those it uses from elsewhere
+    scope = node.scope
+    page.locator("#graph > svg g.node.current[id^=g]").click()
+    members = [i for i, v in enumerate(order) if v.scope == scope]
+    position = {id(v): i for i, v in enumerate(order)}
+    used = {position[id(p)] for v in order if v.scope == scope for p in v.parents if p.scope != scope}
+    boxes = page.locator("#detail g.node[id^=v]")
+    assert boxes.count() == len(members) + len(used)
+    current = page.locator("#detail g.node.current")
+    assert current.get_attribute("id") == f"v{step.node_id}"
+    assert current.locator("text").all_text_contents()[-1] == f"grad {short(step.grad)}"
+    # the next steps light and number the opened boxes
+    for k in range(13, 16):
+        page.keyboard.press("ArrowRight")
+        step = rec.shown[k - 1]
+        if order[step.node_id].scope == scope:
+            assert page.locator("#detail g.node.current").get_attribute("id") == f"v{step.node_id}"
+            for c in step.contributions:
+                assert page.locator(f"#detail #e{step.node_id}_{c.k}.active").count() == 1
+    page.click("#close-detail")
+    assert page.locator("#detail").is_hidden() and page.locator("#detail g.node").count() == 0
+    assert errors == [] and all(u.startswith("file://") for u in requests)
+
+
+def test_a_page_of_20000_values_is_built_in_seconds(browser, tmp_path):
+    loss = batch_network(52)
+    assert len(autodiff.topological_order(loss)) == 19838
+    start = time.perf_counter()
+    text = autodiff.page_html(loss)
+    built = time.perf_counter() - start
+    assert built < 40, built  # was 108 s (every value laid out), and 35 MB
+    assert len(text) < 20e6
+    path = tmp_path / "big.html"
+    path.write_text(text, encoding="utf-8")
+    page = browser.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(path.as_uri())
+    rec = autodiff.record_steps(loss)
+    page.locator("#slider").fill(str(len(rec.shown)))
+    assert page.inner_text("#counter") == f"step {len(rec.shown)} of {len(rec.shown)}" and errors == []

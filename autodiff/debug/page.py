@@ -26,7 +26,7 @@ import json
 import math
 import re
 import zlib
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from .. import fmt
 from ..value import Value
@@ -49,10 +49,16 @@ main { display: flex; gap: 12px; padding: 8px 16px; flex: 1; min-height: 0; }
 #panel table { border-collapse: collapse; width: 100%; }
 #panel td, #panel th { border-bottom: 1px solid #e2e8f0; padding: 3px 4px; text-align: left; font-variant-numeric: tabular-nums; }
 #panel tr.final td { color: #166534; }
-g.node[id^="v"] path, g.node[id^="v"] polygon { fill: PENDING_FILL; stroke: PENDING_STROKE; }
-g.node[id^="v"].done path, g.node[id^="v"].done polygon { fill: DONE_FILL; stroke: DONE_STROKE; }
-g.node.current[id] path, g.node.current[id] polygon, g.node.current[id] ellipse { fill: CURRENT_FILL; stroke: CURRENT_STROKE; stroke-width: 3px; }
-g.node.parent path, g.node.parent polygon { stroke: #dc2626; stroke-width: 2px; }
+g.node[id^="v"] path, g.node[id^="v"] polygon, g.node[id^="v"] rect { fill: PENDING_FILL; stroke: PENDING_STROKE; }
+g.node[id^="v"].done path, g.node[id^="v"].done polygon, g.node[id^="v"].done rect { fill: DONE_FILL; stroke: DONE_STROKE; }
+g.node.current[id] path, g.node.current[id] polygon, g.node.current[id] ellipse, g.node.current[id] rect { fill: CURRENT_FILL; stroke: CURRENT_STROKE; stroke-width: 3px; }
+g.node.parent path, g.node.parent polygon, g.node.parent rect { stroke: #dc2626; stroke-width: 2px; }
+g.node.open[id] polygon { stroke: #2563eb; stroke-width: 3px; }
+g.node[id^="g"] { cursor: pointer; }
+#detail { position: absolute; inset: 0; overflow: auto; background: #ffffff; }
+#detail text { font-size: 12px; text-anchor: middle; }
+#detail g.edge path { fill: none; stroke: #64748b; }
+#detail-bar { position: sticky; top: 0; left: 0; background: #f8fafc; padding: 4px 8px; border-bottom: 1px solid #e2e8f0; font-size: 13px; }
 g.node.flagged path, g.node.flagged polygon { stroke: #ea580c; stroke-width: 3px; stroke-dasharray: 5 2; }
 g.edge.flagged path { stroke: #ea580c; stroke-width: 2.5px; stroke-dasharray: 5 2; }
 #diagnosis li { color: #9a3412; margin-bottom: 4px; }
@@ -208,7 +214,7 @@ _SCRIPT = """
   // the boxes the page was written with: no layout is read, and later steps place it from the
   // library's own pan and zoom (svg-pan-zoom redraws on the next animation frame).
   function centre(i) {
-    var b = view.boxes['v' + i];
+    var b = view.boxes['v' + i] || (groups ? view.boxes['g' + groups[i]] : null);
     return b ? {x: b[0] + shift.x, y: b[1] + shift.y, w: b[2], h: b[3]} : null;
   }
   // Attach the tiles in or near the frame (a quarter of a frame around it), nearest first, within a
@@ -269,6 +275,94 @@ _SCRIPT = """
     }
   }
 
+  // -- a collapsed page: a click on a box opens its values, laid out here ---------------------------
+  // Columns by depth inside the box (its values' parents from elsewhere in a column on the left),
+  // rows in the order of the record; the boxes carry the ids of the full drawing (v3, e3_0), so
+  // the steps light and number them as they would there.
+  var groups = view.groups, opened = null, places = {};
+  var SVG = 'http://www.w3.org/2000/svg', BOX_W = 190, BOX_H = 50, COL = 250, ROW = 62;
+  function make(tag, attrs, parent) {
+    var el = document.createElementNS(SVG, tag);
+    Object.keys(attrs).forEach(function (a) { el.setAttribute(a, attrs[a]); });
+    if (parent) parent.appendChild(el);
+    return el;
+  }
+  function expand(g) {
+    var members = [], inside = {}, depth = {}, outside = [], seen = {};
+    groups.forEach(function (h, i) { if (h === g) { members.push(i); inside[i] = true; } });
+    members.forEach(function (i) {
+      depth[i] = 0;
+      nodes[i].parents.forEach(function (p) {
+        if (inside[p]) depth[i] = Math.max(depth[i], depth[p] + 1);
+        else if (!seen[p]) { seen[p] = true; outside.push(p); }
+      });
+    });
+    var columns = [outside];
+    members.forEach(function (i) { (columns[depth[i] + 1] = columns[depth[i] + 1] || []).push(i); });
+    places = {};
+    var tall = 0;
+    columns.forEach(function (column, c) {
+      (column || []).forEach(function (i, r) { places[i] = {x: 20 + c * COL, y: 50 + r * ROW}; tall = Math.max(tall, r + 1); });
+    });
+    var frame = document.getElementById('detail');
+    frame.textContent = '';
+    var bar = document.createElement('div');
+    bar.id = 'detail-bar';
+    var close = document.createElement('button');
+    close.id = 'close-detail'; close.type = 'button'; close.textContent = 'back to the overview';
+    close.addEventListener('click', function () { shut(); });
+    bar.appendChild(close);
+    bar.appendChild(document.createTextNode(' ' + members.length + ' values; on the left, the values they use from elsewhere'));
+    frame.appendChild(bar);
+    var svgEl = make('svg', {width: 40 + columns.length * COL, height: 60 + tall * ROW, id: 'detail-svg'}, frame);
+    members.forEach(function (i) {
+      nodes[i].parents.forEach(function (p, k) {
+        var a = places[p], b = places[i], edge = make('g', {'class': 'edge', id: 'e' + i + '_' + k}, svgEl);
+        var x0 = a.x + BOX_W, y0 = a.y + BOX_H / 2, x1 = b.x, y1 = b.y + BOX_H / 2, m = (x0 + x1) / 2;
+        make('path', {d: 'M' + x0 + ',' + y0 + ' C' + m + ',' + y0 + ' ' + m + ',' + y1 + ' ' + x1 + ',' + y1}, edge);
+      });
+    });
+    Object.keys(places).forEach(function (key) {
+      var i = Number(key), at = places[i], nd = nodes[i];
+      var box = make('g', {'class': 'node', id: 'v' + i}, svgEl);
+      make('rect', {x: at.x, y: at.y, width: BOX_W, height: BOX_H, rx: 6}, box);
+      var lines = [name(i) + (nd.label && nd.op ? ' (' + nd.op + ')' : ''), 'data ' + num(nd.data, view.short),
+                   word + ' ' + num(grads[i], view.short)];
+      lines.forEach(function (line, n) {
+        make('text', {x: at.x + BOX_W / 2, y: at.y + 15 + n * 15}, box).textContent = line;
+      });
+    });
+    frame.hidden = false;
+    found = {}; gradText = [];  // the ids now name the opened boxes
+    if (opened !== null && element('g' + opened)) element('g' + opened).classList.remove('open');
+    opened = g;
+    if (element('g' + g)) element('g' + g).classList.add('open');
+    Object.keys(places).forEach(function (key) { paint(Number(key)); });
+    highlight(lastCurrent);
+    if (lastCurrent) scrollTo(lastCurrent.node);
+  }
+  function shut() {
+    var frame = document.getElementById('detail');
+    frame.hidden = true; frame.textContent = '';
+    if (opened !== null && element('g' + opened)) element('g' + opened).classList.remove('open');
+    opened = null; places = {}; found = {}; gradText = [];
+    highlight(lastCurrent);
+  }
+  // Scroll the opened box so that node i is in view, from where it was placed (no layout read).
+  function scrollTo(i) {
+    var at = places[i], frame = document.getElementById('detail');
+    if (!at) return;
+    var w = frame.clientWidth, h = frame.clientHeight;
+    if (at.x < frame.scrollLeft || at.x + BOX_W > frame.scrollLeft + w) frame.scrollLeft = at.x + BOX_W / 2 - w / 2;
+    if (at.y < frame.scrollTop + 40 || at.y + BOX_H > frame.scrollTop + h) frame.scrollTop = at.y + BOX_H / 2 - h / 2;
+  }
+  if (groups && svg) {
+    svg.addEventListener('click', function (e) {
+      var box = e.target.closest && e.target.closest('g.node');
+      if (box && /^g[0-9]+$/.test(box.id)) expand(parseInt(box.id.slice(1), 10));
+    });
+  }
+
   // -- the panel -----------------------------------------------------------------------------------
   function cell(row, text) { var td = document.createElement('td'); td.textContent = text; row.appendChild(td); return td; }
   function panel(current, k) {
@@ -308,6 +402,12 @@ _SCRIPT = """
     if (!current) return;
     var box = element('v' + current.node);
     if (box) { box.classList.remove('done'); light(box, 'current'); }
+    if (groups) {  // the boxes of a collapsed drawing that hold this node and its parents
+      current.contributions.forEach(function (c) {
+        if (groups[c.parent] !== groups[current.node]) light(element('g' + groups[c.parent]), 'parent');
+      });
+      light(element('g' + groups[current.node]), 'current');
+    }
     light(element('o' + current.node), 'current');
     light(element('r' + current.node), 'active');
     current.contributions.forEach(function (c) {
@@ -330,10 +430,12 @@ _SCRIPT = """
     highlight(current);
     panel(current, position);
     if (panZoom && focus !== null && focus !== undefined) keepInView(focus);
+    if (opened !== null && current) scrollTo(current.node);
     reveal();
   }
   // the page's own handle, for tests and for whoever embeds it
-  window.autodiffSteps = {show: show, position: function () { return position; }, count: n, panZoom: panZoom};
+  window.autodiffSteps = {show: show, position: function () { return position; }, count: n, panZoom: panZoom,
+                          open: function (g) { expand(g); }, close: function () { shut(); }};
   document.getElementById('next').addEventListener('click', function () { show(position + 1); });
   document.getElementById('prev').addEventListener('click', function () { show(position - 1); });
   slider.addEventListener('input', function () { show(parseInt(slider.value, 10)); });
@@ -414,7 +516,7 @@ class _Drawing:
             return
         extents = [self._extent(m.group(0)) for m in blocks]
         for m, box in zip(blocks, extents):
-            if m.group(2) == "node" and m.group(1).startswith("v") and box:
+            if m.group(2) == "node" and m.group(1)[:1] in ("v", "g") and box:  # a value, or a collapsed box
                 self.boxes[m.group(1)] = [round((box[0] + box[2]) / 2, 2), round((box[1] + box[3]) / 2, 2),
                                           round((box[2] - box[0]) / 2, 2), round((box[3] - box[1]) / 2, 2)]
         head, tail = svg[:blocks[0].start()], svg[blocks[-1].end():]
@@ -458,6 +560,15 @@ class _Drawing:
                        for box, text in self.tiles)
 
 
+def _groups(values: list[Value], level: str) -> list[int]:
+    """Which box of a collapsed drawing (:func:`autodiff.draw` with ``collapse``) holds each value:
+    its innermost scope (``"neuron"``) or outermost (``"layer"``), a value without one a box of its
+    own, numbered as the drawing numbers them (``g0``, ``g1``, ...: in order of first value)."""
+    keys: dict[object, int] = {}
+    return [keys.setdefault((tuple(v.scope[:1]) if level == "layer" else tuple(v.scope)) if v.scope else id(v), len(keys))
+            for v in values]
+
+
 def _script_json(text: str) -> str:
     # Inside <script>, "</script>" or "<!--" in a label must not end the element: escape < > &.
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
@@ -465,13 +576,15 @@ def _script_json(text: str) -> str:
 
 def _view(record: StepRecord, draw_options: dict[str, object], start: str = "",
           findings: Optional[list[dict[str, object]]] = None, start_id: Optional[int] = None,
-          boxes: Optional[dict[str, list[float]]] = None, font_size: Optional[float] = None) -> str:
+          boxes: Optional[dict[str, list[float]]] = None, font_size: Optional[float] = None,
+          groups: Optional[list[int]] = None) -> str:
     """What the page needs beside the record (which names each node), as JSON: whether a node's box
     in the drawing ends in a grad line, and the digits of numbers in the panel
     (:data:`~autodiff.fmt.DIGITS`) and in the drawing (:data:`~autodiff.fmt.SHORT_DIGITS`)."""
     # draw writes a box's lines as label, data, grad; constants are a bare number, and collapsed
     # drawings have no box per node.
-    grads_drawn = bool(draw_options.get("show_grad", True)) and not draw_options.get("collapse")
+    # (a collapsed page draws the boxes of an opened group itself, each with a grad line)
+    grads_drawn = bool(draw_options.get("show_grad", True)) or bool(draw_options.get("collapse"))
     position = {id(s): k for k, s in enumerate(record.steps)}
     return json.dumps({
         # the shown steps and the leaves each completes, as positions in record.steps
@@ -480,6 +593,7 @@ def _view(record: StepRecord, draw_options: dict[str, object], start: str = "",
         "startId": start_id,
         "boxes": boxes or {},  # each value node's centre and half size in the drawing, by element id
         "fontSize": font_size,  # the smallest node text of the drawing, in drawing units
+        "groups": groups,  # collapsed: node i is in the drawing's box "g{groups[i]}"
         "gradLine": [grads_drawn and not v.is_constant for v in record.values],
         "digits": fmt.DIGITS,
         "short": fmt.SHORT_DIGITS,
@@ -489,13 +603,21 @@ def _view(record: StepRecord, draw_options: dict[str, object], start: str = "",
 
 
 def page_html(root: Value, title: Optional[str] = None, renderer: Optional[str] = None,
-              forward: Optional[Value] = None, diagnose: bool = False, **draw_options: object) -> str:
+              forward: Optional[Value] = None, diagnose: bool = False,
+              collapse: Union[bool, str, None] = None, **draw_options: object) -> str:
     """The step-through page for ``root.backward()`` as one HTML string (nothing changes ``.grad``).
 
     With ``forward`` (an input of ``root``'s graph) the page steps through forward mode instead:
     tangent 1 on that input, each step a node's tangent, parents first. With ``diagnose``, the
     findings of :func:`autodiff.diagnose` (vanishing, exploding, saturated, dead, non-finite) are
     listed in the panel and outlined in the graph: their nodes, and the edge of the factor to blame.
+
+    ``collapse`` (``"neuron"`` or ``True``, ``"layer"``) draws one box per neuron or layer, as
+    :func:`autodiff.draw` does: each step lights the box that holds its node (and its parents'),
+    and a click on a box opens its values, laid out in the page, where the steps show their
+    numbers. By default (None) a graph of more values than ``max_nodes`` (2000) that has
+    scopes opens collapsed by neuron: it is drawn in seconds, where laying out every value of a
+    graph of 20,000 takes minutes.
     """
     from ..render import Scene
 
@@ -508,6 +630,11 @@ def page_html(root: Value, title: Optional[str] = None, renderer: Optional[str] 
         record = record_forward(root, [forward], [1.0])
         heading_text = f"Forward mode from {fmt.name(forward)} to {fmt.name(root)}, step by step"
     start = {v: record.start[i] for i, v in enumerate(record.values)}
+    if collapse is None:
+        limit = draw_options.get("max_nodes", 2000)
+        big = isinstance(limit, int) and len(record.values) > limit
+        collapse = "neuron" if big and any(v.scope for v in record.values) else False
+    draw_options["collapse"] = collapse
     scene = Scene([root], grads=start, renderer=renderer, **draw_options)  # type: ignore[arg-type]
     svg = scene.draw().svg()
     drawing = _Drawing(svg[svg.index("<svg"):])  # no XML prolog nor doctype: the SVG is inline
@@ -518,8 +645,9 @@ def page_html(root: Value, title: Optional[str] = None, renderer: Optional[str] 
 
         findings = find(root).data()["findings"]
     start_id = next((i for i, v in enumerate(record.values) if v is forward), None)
+    groups = _groups(record.values, "layer" if collapse == "layer" else "neuron") if collapse else None
     view = _view(record, draw_options, fmt.name(forward) if forward is not None else "", findings, start_id,
-                 drawing.boxes, drawing.font_size)
+                 drawing.boxes, drawing.font_size, groups)
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -536,7 +664,7 @@ def page_html(root: Value, title: Optional[str] = None, renderer: Optional[str] 
 <span id="counter"></span>
 </header>
 <main>
-<div id="graph">{drawing.svg}</div>
+<div id="graph">{drawing.svg}<div id="detail" hidden></div></div>
 <div id="tiles" hidden>{drawing.tile_elements()}</div>
 <div id="panel">
 <h2 id="step-title" style="font-size:15px"></h2>

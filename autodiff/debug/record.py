@@ -142,7 +142,11 @@ class StepRecord:
     def to_json(self, **kwargs: Any) -> str:
         """The record as JSON text. JSON has no nan or infinities: they are written as the strings
         ``"NaN"``, ``"Infinity"`` and ``"-Infinity"`` (JavaScript's ``Number()`` reads them back)."""
-        return json.dumps(_encode(self.to_dict()), allow_nan=False, **kwargs)
+        data = self.to_dict()
+        try:  # most records hold finite numbers only: no need to walk them first
+            return json.dumps(data, allow_nan=False, **kwargs)
+        except ValueError:
+            return json.dumps(_encode(data), allow_nan=False, **kwargs)
 
     @classmethod
     def from_json(cls, text: str) -> "StepRecord":
