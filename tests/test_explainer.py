@@ -370,7 +370,7 @@ window.a = mount(document.getElementById('a'), data, {{
 window.b = mount(document.getElementById('b'), data);
 // mounted before it is in the document (as a widget's element may be): zoom starts once laid out
 const c = document.createElement('div');
-window.c = mount(c, data);
+window.c = mount(c, data, {{granularities: ['layer']}});  // a host that counts steps by layer only
 window.zoomBefore = window.c.panZoom;
 document.body.appendChild(c);
 </script></body></html>""", encoding="utf-8")
@@ -385,6 +385,10 @@ document.body.appendChild(c);
     a, b = page.locator("#a"), page.locator("#b")
     assert page.evaluate("window.zoomBefore") is None
     page.wait_for_function("window.c.panZoom !== null && window.c.panZoom.getZoom() > 0")
+    assert page.evaluate("[c.granularity('node'), c.count()]") == ["layer", 7]
+    assert page.evaluate("getComputedStyle(document.body.lastElementChild.querySelector('.ax-granularity')"
+                         ".parentNode).display") == "none"
+    assert page.evaluate("[a.granularity('node'), a.count(), a.granularity('layer')]") == ["node", 52, "layer"]
     assert a.locator(".ax-graph g.node").count() == b.locator(".ax-graph g.node").count() > 40
     # a click in one explainer selects there only, and tells its onSelect
     a.locator('.ax-block[data-block="dW2"] td[data-param="W2[1][0]"]').click()

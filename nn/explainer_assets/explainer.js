@@ -17,6 +17,9 @@
 //                                            handle.step): position 0 is "before the first step";
 //                  onSelect(name, handle)    called whenever the selected weight or bias changes;
 //                  onGranularity(name, handle)  called when the granularity changes;
+//                  granularities: ['layer']  the granularities offered (default both); with one,
+//                                            the menu is hidden (for a host whose step number
+//                                            means one of them);
 //                  granularity: 'layer'      the steps to start with: 'layer' (by neuron and layer,
 //                                            one matrix rule a step, the default) or 'node' (by
 //                                            node: the forward pass, then backprop numbered as
@@ -547,7 +550,17 @@ var autodiffExplainer = (function () {
       }
     };
 
-    var modes = {layer: byLayer, node: byNode}, granularity = modes[options.granularity] ? options.granularity : 'layer';
+    // the granularities offered (options.granularities, default both): a host that keeps its own
+    // step number in one of them (a widget validating it) offers just that one
+    var modes = {};
+    (options.granularities || ['layer', 'node']).forEach(function (g) {
+      if (g === 'layer') modes.layer = byLayer;
+      if (g === 'node') modes.node = byNode;
+    });
+    if (!modes.layer && !modes.node) modes.layer = byLayer;
+    var granularity = modes[options.granularity] ? options.granularity : modes.layer ? 'layer' : 'node';
+    part('granularity').querySelectorAll('option').forEach(function (o) { if (!modes[o.value]) o.remove(); });
+    if (Object.keys(modes).length < 2) part('granularity').parentNode.style.display = 'none';
     function show(k) {
       var before = position, mode = modes[granularity];
       position = Math.max(0, Math.min(mode.count(), k));
