@@ -217,7 +217,9 @@ def _join_source(rule: Rule) -> str:
 def _constant_source() -> str:
     """A leaf for a plain number in an expression (``x * 2``'s 2), or None if it is not a real number."""
     prologue = [
-        "    if type(x) is float or type(x) is int:",
+        "    if type(x) is float:",
+        "        out = x",
+        "    elif type(x) is int:",
         "        out = float(x)",
         "    else:",
         "        try:",
@@ -474,10 +476,8 @@ class Value:
         given = list(terms)
         if not given:
             raise ValueError("Value.sum needs at least one term")
-        for t in given:
-            if not isinstance(t, Value):
-                given = [_sum_term(i, t) for i, t in enumerate(given)]
-                break
+        if not _NODE_TYPES.issuperset(map(type, given)):  # one pass in C, not a Python loop per term
+            given = [_sum_term(i, t) for i, t in enumerate(given)]  # numbers, or Values of a subclass
         return _sum_node(cast("list[Value]", given))  # every term is a Value by now
 
     def __pos__(self) -> "Value":
@@ -569,6 +569,9 @@ class Constant(Value):
         """True: a constant."""
         return True
 
+
+#: The classes of the nodes the library makes: Value.sum takes terms of these as they are.
+_NODE_TYPES = frozenset({Value, OpResult, Constant})
 
 _NAMESPACE.update(Value=Value, OpResult=OpResult, Constant=Constant, _domain_error=_domain_error, _real=_real,
                   _stamp=_stamp, _SWITCHES=state.SWITCHES)
