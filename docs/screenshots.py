@@ -1,11 +1,13 @@
 """The docs' screenshots, made in Chromium from the pages themselves (run it again after a change).
 
-    python docs/screenshots.py               # writes docs/images/explainer-2-3-2.png
+    python docs/screenshots.py               # writes docs/images/explainer-2-3-2*.png
     python docs/screenshots.py --out DIR     # somewhere else
 
 ``explainer-2-3-2.png``: the explainer of the 2-3-2 demo network (``nn.demo.build()``: seed 0,
 x = [0.5, -1.0], target [1.0, 0.0]) at 1280x800, after play has run every step, with dW2[1][0]
-clicked: what the issue's "done when" asks a teacher to see. It needs Playwright (the ``test``
+clicked: what the issue's "done when" asks a teacher to see. ``explainer-2-3-2-readme.png``: the
+same at 900x760, for the README (GitHub shows it about 830 px wide, so its 13 px text stays
+about 12 px). It needs Playwright (the ``test``
 extra) and a Chromium (Debian's ``chromium`` package; ``--chromium PATH`` for another).
 """
 
@@ -25,10 +27,13 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
          "--disable-component-update", "--no-first-run"]
 
 SIZE = {"width": 1280, "height": 800}
+README_SIZE = {"width": 900, "height": 760}
 
 
-def explainer_2_3_2(context: Any, out_dir: Path) -> Path:
-    """The 2-3-2 explainer after play, dW2[1][0] selected, as ``out_dir/explainer-2-3-2.png``."""
+def explainer_2_3_2(context: Any, out_dir: Path, size: Optional[dict[str, int]] = None,
+                    name: str = "explainer-2-3-2.png") -> Path:
+    """The 2-3-2 explainer after play, dW2[1][0] selected, in a window of ``size`` (default 1280x800),
+    as ``out_dir/name``."""
     from nn import demo
     from nn.explainer import explainer_html
 
@@ -38,7 +43,7 @@ def explainer_2_3_2(context: Any, out_dir: Path) -> Path:
         page_file = Path(tmp) / "explainer.html"
         page_file.write_text(html, encoding="utf-8")
         page = context.new_page()
-        page.set_viewport_size(SIZE)
+        page.set_viewport_size(size or SIZE)
         page.goto(page_file.as_uri())
         page.select_option(".ax-speed", "400")
         page.click(".ax-play")
@@ -46,7 +51,7 @@ def explainer_2_3_2(context: Any, out_dir: Path) -> Path:
         page.click('.ax-block[data-block="dW2"] td[data-param="W2[1][0]"]')
         # svg-pan-zoom moves the drawing on the next animation frame
         page.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
-        out = out_dir / "explainer-2-3-2.png"
+        out = out_dir / name
         page.screenshot(path=str(out))
         page.close()
     return out
@@ -71,6 +76,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                                        headless=True)
         try:
             print(f"wrote {explainer_2_3_2(context, args.out)}")
+            print(f"wrote {explainer_2_3_2(context, args.out, README_SIZE, 'explainer-2-3-2-readme.png')}")
         finally:
             context.close()
     return 0

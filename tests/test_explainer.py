@@ -658,4 +658,6 @@ def test_the_screenshot_script_writes_the_2_3_2_picture_with_the_project_flags(b
     png = out.read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR"
     assert struct.unpack(">II", png[16:24]) == (1280, 800)
+    readme = script.explainer_2_3_2(browser, tmp_path, script.README_SIZE, "readme.png").read_bytes()
+    assert struct.unpack(">II", readme[16:24]) == (900, 760)
     assert script.main(["--out", str(tmp_path), "--chromium", str(tmp_path / "no-chromium")]) == 2
