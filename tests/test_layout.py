@@ -13,6 +13,8 @@ import re
 import xml.etree.ElementTree as ET
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import autodiff
 import nn
@@ -220,6 +222,40 @@ def test_a_plain_graph_keeps_each_ops_operands_in_order(renderer):
                     assert first.centre[1] < second.centre[1], (seed, v.label)
                     checked += 1
     assert checked > 30
+
+
+SCOPES = [(), ("layer 1",), ("layer 1", "neuron 0"), ("layer 1", "neuron 1"), ("layer 2", "neuron 0"),
+          ("layer 2", "neuron 10"), ("layer 2",), ("a", "b", "c"), ("a", "b", "d")]
+
+
+@pytest.mark.parametrize("renderer", RENDERERS)
+@settings(max_examples=15, deadline=None)
+@given(data=st.data())
+def test_any_scoped_graph_is_laid_out_without_a_graphviz_error(renderer, data):
+    # The layout's constraints (ranks shared across clusters, chains, operand order, invisible
+    # edges) on graphs that are not networks: scopes anywhere, feeding one another, leaves reused.
+    import contextlib
+
+    def scope(names):
+        return autodiff.name_scope(*names) if names else contextlib.nullcontext()
+
+    pool = []
+    for k in range(data.draw(st.integers(2, 5))):
+        with scope(data.draw(st.sampled_from(SCOPES))):
+            pool.append(Value(float(k) - 1.5, label=f"l{k}"))
+    for k in range(data.draw(st.integers(1, 12))):
+        with scope(data.draw(st.sampled_from(SCOPES))):
+            a, b = data.draw(st.sampled_from(pool)), data.draw(st.sampled_from(pool))
+            pool.append(data.draw(st.sampled_from([a * b, a + b, (a * 2.0).tanh()])))
+    y = pool[-1]
+    order = autodiff.topological_order(y)
+    rankdir = data.draw(st.sampled_from(["LR", "TB", "RL", "BT"]))
+    for scene in (Scene([y], rankdir=rankdir, renderer=renderer),
+                  Scene([y], group=False, highlight=[order[0]], show_local=True, renderer=renderer),
+                  Scene([y], collapse=True, rankdir=rankdir, renderer=renderer),
+                  Scene([y], collapse="layer", renderer=renderer)):
+        nodes = by_id(scene.draw().svg())
+        assert set(scene.node_ids()) - {f"v{i}" for i, v in enumerate(order) if v.is_constant} <= set(nodes)
 
 
 # -- boxes are wide enough for the numbers a step writes into them ----------------------------------
