@@ -339,6 +339,7 @@ _SCRIPT = """
     if (element('g' + g)) element('g' + g).classList.add('open');
     Object.keys(places).forEach(function (key) { paint(Number(key)); });
     highlight(lastCurrent);
+    flag();
     if (lastCurrent) scrollTo(lastCurrent.node);
   }
   function shut() {
@@ -451,11 +452,13 @@ _SCRIPT = """
     item.textContent = f.message;
     document.getElementById('diagnosis').appendChild(item);
   });
+  var flagged = {};  // "finding/node" already outlined, with its message
   function flag() {
-    (view.findings || []).forEach(function (f) {
+    (view.findings || []).forEach(function (f, n) {
       f.nodes.forEach(function (i) {
         var el = element('v' + i);
-        if (!el || el.classList.contains('flagged')) return;
+        if (!el || flagged[n + '/' + i] === el) return;
+        flagged[n + '/' + i] = el;
         el.classList.add('flagged');
         var tip = document.createElementNS('http://www.w3.org/2000/svg', 'title');
         tip.textContent = f.message;
