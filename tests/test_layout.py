@@ -370,7 +370,11 @@ def test_a_collapsed_step_marks_the_group_of_the_current_node():
     # a moment of backprop: layer 2 and everything after it done, W1[0][2] current, the rest pending
     status = {v: "done" if not v.scope or v.scope[0] == "layer 2" else "pending" for v in order}
     status[w] = "current"
-    nodes, _ = group_colours(Scene([loss], collapse=True, status=status, grads={w: 0.125}).draw().svg())
+    h = next(v for v in order if v.label == "h1[2]")
+    nodes, _ = group_colours(Scene([loss], collapse=True, status=status, grads={w: 0.5, h: 0.125}).draw().svg())
+    # the group's output line shows the moment's grad, not h1[2].grad
+    assert f"h1[2]  data {fmt.short(h.data)}  grad 0.125" in nodes["layer 1 / neuron 2"].lines
+    assert h.grad != 0.125
     colours = {state: (c["fill"], c["stroke"]) for state, c in fmt.STATUS_COLOURS.items()}
     assert (nodes["layer 1 / neuron 2"].fill, nodes["layer 1 / neuron 2"].stroke) == colours["current"]
     assert (nodes["layer 1 / neuron 0"].fill, nodes["layer 1 / neuron 0"].stroke) == colours["pending"]
