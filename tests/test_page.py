@@ -389,3 +389,30 @@ def test_a_page_of_20000_values_is_built_in_seconds(browser, tmp_path):
     rec = autodiff.record_steps(loss)
     page.locator("#slider").fill(str(len(rec.shown)))
     assert page.inner_text("#counter") == f"step {len(rec.shown)} of {len(rec.shown)}" and errors == []
+
+
+def test_in_a_notebook_frame_the_current_node_stays_in_view(browser, tmp_path):
+    loss = batch_network(1)  # 713 values, in the notebook's 640 px frame
+    rec = autodiff.record_steps(loss)
+    host = tmp_path / "notebook.html"
+    host.write_text("<!DOCTYPE html><html><body style='width:900px'>" + autodiff.stepper(loss)._repr_html_() + "</body></html>",
+                    encoding="utf-8")
+    page = browser.new_page()
+    page.set_viewport_size({"width": 1000, "height": 800})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+    page.goto(host.as_uri())
+    frame = page.frames[1]
+    frame.wait_for_selector("#counter")
+    frame_box = page.locator("iframe").bounding_box()
+    for k in range(1, 31):
+        frame.click("#next")
+        frame.evaluate(FRAME)
+        step = rec.shown[k - 1]
+        box = frame.locator(f"#v{step.node_id}").bounding_box()
+        graph = frame.locator("#graph").bounding_box()
+        cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        for outer in (graph, frame_box):  # inside the graph's frame, and inside the notebook's
+            assert outer["x"] <= cx <= outer["x"] + outer["width"] and outer["y"] <= cy <= outer["y"] + outer["height"], k
+    assert errors == []
