@@ -312,7 +312,7 @@ def node_steps(root: Value) -> dict[str, list[dict[str, Any]]]:
                                 for p in parents], arg)
         line = f"{node['name']} = {names} = {numbers} = {fmt.number(node['data'])}"
         if not node["label"]:  # a nameless node's name is its formula already
-            line = f"{names} = {numbers} = {fmt.number(node['data'])}"
+            line = f"{node['name']} = {numbers} = {fmt.number(node['data'])}"
         out["forward"].append({"node": step.node_id, "parents": parents, "number": k,
                                "title": f"forward step {k}: {node['name']}", "lines": [line]})
     grads = list(backward.start)

@@ -283,17 +283,39 @@ def test_the_graph_node_a_step_computes_is_inside_the_graph_frame_after_every_st
     labels = [v.label for v in autodiff.topological_order(nn.mse_loss(m(X), T))]
     # the first scalar each step's rule writes, by its label in the graph (delta is dloss/dz)
     first = ["x[0]", "z1[0]", "h1[0]", "y[0]", "y[0]", "W2[0][0]", "z1[0]", "W1[0][0]"]
-
-    def inside(label):
-        frame = page.locator(".ax-graph").bounding_box()
-        node = page.locator(f"#v{labels.index(label)}").bounding_box()
-        return (frame["x"] <= node["x"] and node["x"] + node["width"] <= frame["x"] + frame["width"]
-                and frame["y"] <= node["y"] and node["y"] + node["height"] <= frame["y"] + frame["height"])
-
-    assert inside(first[0])
+    settle(page)
+    assert in_view(page, page.locator(f"#v{labels.index(first[0])}"))
     for label in first[1:]:
         page.click(".ax-next")
-        assert inside(label), label
+        settle(page)
+        assert in_view(page, page.locator(f"#v{labels.index(label)}")), label
+    # and after the user has panned it away, the next step brings it back
+    page.evaluate("explainer.panZoom.pan({x: -5000, y: -5000})")
+    page.keyboard.press("ArrowLeft")
+    settle(page)
+    assert in_view(page, page.locator(f"#v{labels.index(first[-2])}"))
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu", "sigmoid"])
+def test_each_forward_step_by_node_writes_its_operation_with_its_operands_numbers(activation):
+    d = explainer_data(model(activation=activation), X, T)
+    order = autodiff.topological_order(d["root"])
+    steps = d["nodeSteps"]["forward"]
+    assert [s["node"] for s in steps] == [i for i, v in enumerate(order) if v.parents]
+    for s in steps:
+        v = order[s["node"]]
+        (line,) = s["lines"]
+        assert line.startswith(f"{autodiff.fmt.name(v)} = ") and line.endswith(f" = {fmt(v.data)}")
+        # the operands' numbers, in order, just before the result
+        numbers = line.split(" = ")[-2]
+        positions, start = [], 0
+        for p in v.parents:
+            start = numbers.find(fmt(p.data), start)
+            positions.append(start)
+        assert -1 not in positions, line
+        if v.op == "*":  # the product of the two numbers it shows
+            a, b = (float(t.strip("()")) for t in line.split(" = ")[-2].split(" * "))
+            assert a * b == pytest.approx(v.data, rel=1e-5)
 
 
 def test_the_layer_steps_write_each_entry_out_with_the_textbook_numbers():
