@@ -1898,8 +1898,8 @@ class JaxFunction:
 
     ``values`` are the parameter Values in the order of a parameter vector, each once; ``theta``
     is their ``.data`` when the function was made (a float64 ``jax.Array``). Calling it returns a
-    ``(samples, outputs)`` array; ``jax.jit``, ``jax.grad`` and ``jax.vmap`` apply to it as to any
-    function of arrays.
+    ``(samples, outputs)`` array; ``jax.jit``, ``jax.grad`` and ``jax.value_and_grad`` apply to it as
+    to any function of arrays.
     """
 
     def __init__(self, prog: LiftedProgram) -> None:

@@ -646,7 +646,9 @@ def test_the_lifted_2_3_2_draws_backward_as_the_textbook_writes_it():
 
 # -- carried on in JAX ----------------------------------------------------------------------------------
 # JAX computes in float32 unless its 64-bit mode is on: these tests turn it on for their own block
-# only (jax.enable_x64, a context), so nothing else in the process runs with it.
+# only (jax.enable_x64, a context), so nothing else in the process runs with it. JAX compiles every op
+# (without jit) or function (with it) for each new shape: the random tests run three rows each and
+# few examples, to keep the suite's time.
 @pytest.fixture
 def jax64():
     import jax  # the test extra installs it
@@ -716,7 +718,7 @@ def test_to_jax_on_random_mlps_gives_the_eager_losses_and_gradients(hidden, acti
 
 @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
 @given(programs, st.integers(1, 4), st.integers(0, 10**6),
-       st.lists(st.lists(st.floats(-2, 2), min_size=3, max_size=3), min_size=1, max_size=5), st.booleans())
+       st.lists(st.lists(st.floats(-2, 2), min_size=3, max_size=3), min_size=3, max_size=3), st.booleans())
 def test_to_jax_on_random_graphs_that_lift_in_part_gives_the_eager_gradients(program, width, seed, rows, jit):
     # a layer (lifted) feeding random scalar ops of every rule (mostly not lifted): JAX differentiates
     # the whole forward code, the lifted arrays and the scalar columns alike
@@ -747,7 +749,7 @@ def test_to_jax_on_random_graphs_that_lift_in_part_gives_the_eager_gradients(pro
 
 @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
 @given(programs, st.lists(st.floats(-2, 2), min_size=3, max_size=3),
-       st.lists(st.lists(st.floats(-2, 2), min_size=3, max_size=3), min_size=1, max_size=4), st.booleans())
+       st.lists(st.lists(st.floats(-2, 2), min_size=3, max_size=3), min_size=3, max_size=3), st.booleans())
 def test_to_jax_on_random_graphs_of_inputs_gives_the_eager_input_gradients(program, trace_at, rows, jit):
     # every op of the rule table, no parameters: what lifts (sums with constant weights, ...) is
     # carried to JAX with what stays scalar; a graph with nothing lifted is refused, as by to_torch
