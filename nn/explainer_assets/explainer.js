@@ -329,11 +329,15 @@ var autodiffExplainer = (function () {
     }
     // Zoom until all node text is at least 13 px on screen (the whole graph at once would be too
     // small to read); each step then pans to what it computes.
+    // Graphviz draws every node in one group (its transform a translation), so one reading of that
+    // group's scale serves all texts: no layout read per text (thousands on a big graph).
     function readable() {
-      var smallest = Infinity;
+      var smallest = Infinity, group = graphSvg.querySelector('g.graph');
+      if (!group) return;
       graphSvg.querySelectorAll('g.node text').forEach(function (t) {
-        smallest = Math.min(smallest, parseFloat(t.getAttribute('font-size')) * t.getScreenCTM().a);
+        smallest = Math.min(smallest, parseFloat(t.getAttribute('font-size')));
       });
+      smallest *= group.getScreenCTM().a;
       if (smallest > 0 && smallest < 13) panZoom.zoomBy(13 / smallest);
     }
     // Where value node i sits inside the pan-zoom viewport (its box's corners): the drawing never
