@@ -39,7 +39,7 @@ from typing import Any, Optional, Sequence
 
 import autodiff
 from autodiff import Value, fmt
-from autodiff.debug.record import StepRecord, record_forward, record_steps
+from autodiff.debug.record import record_forward, record_steps
 from autodiff.ops import RULES
 
 from .layers import MLP
@@ -257,15 +257,6 @@ def _steps(layers: list[dict[str, Any]], vectors: dict[str, Any], matrices: dict
     return steps
 
 
-def _shown(record: StepRecord) -> tuple[list[Any], list[list[Any]]]:
-    """The steps a front end shows and, for each, the leaf steps it completes (the record's public
-    ``shown`` and ``completes``; a record without them shows every step and completes none)."""
-    shown = getattr(record, "shown", None)
-    if shown is None:
-        return list(record.steps), [[] for _ in record.steps]
-    return list(shown), [list(c) for c in record.completes]
-
-
 def _operand(text: str) -> str:
     # a negative number inside a formula goes in parentheses: 0.5 * (-1)
     return f"({text})" if text.startswith("-") else text
@@ -276,7 +267,8 @@ def node_steps(root: Value) -> dict[str, list[dict[str, Any]]]:
     and then backprop, one node a step, read from the step records
     (:func:`~autodiff.debug.record_forward` with no inputs, and
     :func:`~autodiff.debug.record_steps`) and numbered from 1 as the terminal debugger
-    numbers them. Leaves and constants take no step: the record's steps are shown as they are.
+    numbers them: the records' ``shown`` steps, so leaves and constants take no step (the step
+    that completes a leaf says that its gradient is final).
 
     Each forward step has ``node`` (its id in :func:`autodiff.topological_order` numbering, the
     graph's ``v{id}``), ``parents``, ``number``, ``title`` and ``lines``; each backward step has
@@ -297,7 +289,7 @@ def node_steps(root: Value) -> dict[str, list[dict[str, Any]]]:
     forward, backward = record_forward(root, [], []), record_steps(root)
     nodes = backward.nodes
     out: dict[str, list[dict[str, Any]]] = {"forward": [], "backward": []}
-    for k, step in enumerate(_shown(forward)[0], start=1):
+    for k, step in enumerate(forward.shown, start=1):
         node = nodes[step.node_id]
         parents = node["parents"]
         v = backward.values[step.node_id]
@@ -317,7 +309,7 @@ def node_steps(root: Value) -> dict[str, list[dict[str, Any]]]:
                                "title": f"forward step {k}: {node['name']}", "lines": [line]})
     grads = list(backward.start)
     reached: set[int] = set()  # nodes whose gradient the page shows: none before the first step
-    for k, (step, finals) in enumerate(zip(*_shown(backward)), start=1):
+    for k, (step, finals) in enumerate(zip(backward.shown, backward.completes), start=1):
         node = nodes[step.node_id]
         op = f" ({node['op']})" if node["op"] and node["label"] else ""
         lines: list[str] = []
