@@ -245,6 +245,7 @@ _SCRIPT = """
       t.state = 1;
       inflate(t.data).then(function (text) { ready.push([t, text]); later(); });
     });
+    // the budget counts each tile's layout too (read at once: the frame would do it anyway)
     var start = performance.now(), added = [];
     while (ready.length && !(added.length && performance.now() - start > 4)) {
       var item = ready.shift();
@@ -258,6 +259,7 @@ _SCRIPT = """
       top.appendChild(g);
       added.push(g);
       g.querySelectorAll('g.node[id^="v"]').forEach(function (el) { paint(parseInt(el.id.slice(1), 10)); });
+      g.getBBox();
     }
     if (ready.length) later();
     if (added.length) { highlight(lastCurrent); flag(); }
