@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -113,3 +114,16 @@ def test_printing_a_formula_step_names_its_parts():
     out, _ = build_expression("tanh(a*b + c)", {"a": 2, "b": -3, "c": 10})
     text = session(out, ["print a * b + c", "print out"])
     assert "d/d(a * b) = 1, d/dc = 1" in text and "d/d(a * b + c) = " in text
+
+
+def test_a_leaf_takes_no_step_and_a_breakpoint_on_it_stops_where_its_grad_is_completed():
+    x = Value(3.0, label="x")
+    w = Value(-0.5, label="w")
+    y = (x * w).tanh()
+    y.label = "y"
+    out = session(y, ["break w", "continue", "where", "step", "quit"])
+    assert out.startswith("backprop from y: 2 steps")  # tanh and *: x and w take none
+    assert "breakpoint set before the step that completes the grad of w" in out
+    assert "breakpoint: next: step 2, node x * w" in out
+    slope = 1 - math.tanh(-1.5) ** 2
+    assert f"    w: grad {3 * slope:.6g} is final" in out and f"    x: grad {-0.5 * slope:.6g} is final" in out

@@ -416,3 +416,23 @@ def test_in_a_notebook_frame_the_current_node_stays_in_view(browser, tmp_path):
         for outer in (graph, frame_box):  # inside the graph's frame, and inside the notebook's
             assert outer["x"] <= cx <= outer["x"] + outer["width"] and outer["y"] <= cy <= outer["y"] + outer["height"], k
     assert errors == []
+
+
+def test_collapsed_by_layer_a_click_opens_the_whole_layer(browser, tmp_path):
+    loss = network_232()
+    order = autodiff.topological_order(loss)
+    rec = autodiff.record_steps(loss)
+    page, _, errors = open_page(browser, tmp_path, loss, "layers.html", collapse="layer")
+    titles = page.locator("#graph > svg g.node[id^=g] text").all_text_contents()
+    assert "layer 1" in titles and "layer 2" in titles
+    page.locator("#graph > svg g.node[id^=g]", has_text="layer 1").first.dispatch_event("click")  # maybe off-screen
+    layer = [i for i, v in enumerate(order) if v.scope and v.scope[0] == "layer 1"]
+    shown = {int(el.get_attribute("id")[1:]) for el in page.locator("#detail g.node[id^=v]").all()}
+    position = {id(v): i for i, v in enumerate(order)}
+    used = {position[id(p)] for i in layer for p in order[i].parents} - set(layer)
+    assert shown == set(layer) | used and len(layer) == 6 + 3 + 6 + 3 + 3  # W1, b1, W1[i][j] * x[i], z1, h1
+    page.locator("#slider").fill(str(len(rec.shown)))
+    final = backward_grads(loss)
+    for i in layer:  # every value of the layer ends with backward()'s grad
+        assert page.locator(f"#detail #v{i} text").all_text_contents()[-1] == f"grad {short(final[i])}"
+    assert errors == []

@@ -64,3 +64,39 @@ def test_a_hook_shows_in_the_record():
     step = next(s for s in rec.steps if s.node is h)
     assert step.hook == 4.0 and step.grad == 40.0
     assert StepRecord.from_json(rec.to_json()).steps == rec.steps
+
+
+def test_shown_steps_are_the_operations_and_each_leaf_is_completed_by_its_last_consumer():
+    import nn
+
+    model = nn.MLP(2, [3, 2], seed=3)
+    loss = nn.mse_loss(model([0.2, -0.7]), [0.5, 1.0])
+    rec = autodiff.record_steps(loss)
+    order = autodiff.topological_order(loss)
+    # oracle: one step per node with parents, in backward order
+    walk = autodiff.backward_order(loss)
+    assert [order[s.node_id] for s in rec.shown] == [v for v in walk if v.parents]
+    # each leaf or constant is completed by the step of its consumer that backward visits last
+    for leaf in (v for v in order if not v.parents):
+        last = max(k for k, v in enumerate(walk) if any(p is leaf for p in v.parents))
+        k = [order[s.node_id] for s in rec.shown].index(walk[last])
+        assert [order[s.node_id] for s in rec.completes[k]].count(leaf) == 1
+    assert sum(len(c) for c in rec.completes) == sum(1 for v in order if not v.parents)
+    loss.backward()
+    assert rec.grads_at(len(rec.shown)) == [v.grad for v in order]
+    back = StepRecord.from_json(rec.to_json())
+    assert back.shown == rec.shown and back.completes == rec.completes
+
+
+def test_a_leaf_hook_shows_in_the_step_that_completes_the_leaf():
+    w = Value(2.0, label="w")
+    w.grad = 30.0
+    w.register_hook(lambda g: 2 * g)
+    out = w * 3
+    rec = autodiff.record_steps(out)
+    assert sorted(rec.nodes[s.node_id]["name"] for s in rec.completes[0]) == ["3", "w"]  # w and the constant
+    (final,) = [s for s in rec.completes[0] if rec.nodes[s.node_id]["label"] == "w"]
+    assert final.hook == 3.0 and final.grad == 36.0  # 30 + 2 * 3
+    assert rec.grads_at(0)[final.node_id] == 30.0 and rec.grads_at(1)[final.node_id] == 36.0
+    with pytest.raises(IndexError, match="between 0 and 1"):
+        rec.grads_at(2)
