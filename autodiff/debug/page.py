@@ -244,6 +244,7 @@ _SCRIPT = """
     }).sort(function (a, b) { return distance(a) - distance(b); }).forEach(function (t) {
       t.state = 1;
       inflate(t.data).then(function (text) { ready.push([t, text]); later(); });
+      t.data = null;  // inflated once
     });
     // the budget counts each tile's layout too (read at once: the frame would do it anyway)
     var start = performance.now(), added = [];
