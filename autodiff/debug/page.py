@@ -1,8 +1,13 @@
 """The offline step-through page: one self-contained HTML file (inline SVG, script and style).
 
-Next and previous buttons, a slider and the arrow keys move through the backward steps; each
-step highlights its node and edges, writes every node's gradient at that moment into the graph,
-and lists the numbers (grad, local derivatives, contributions, before and after). The page reads
+Next and previous buttons, a slider and the arrow keys move through the backward steps, numbered
+as the terminal debugger numbers them (:attr:`StepRecord.shown <autodiff.debug.record.StepRecord.shown>`:
+one per operation; a leaf's grad is shown final with the step that completes it); each step
+highlights its node and edges, writes the gradients it changes into the graph, and lists the
+numbers (grad, local derivatives, contributions, before and after). The graph zooms and pans
+(svg-pan-zoom, bundled) and keeps the current node in view; a step rewrites only what it changes,
+a big drawing is attached tile by tile as it comes into view, and a graph too big to draw value
+by value opens collapsed by neuron, a box opening on a click. The page reads
 the same :class:`~autodiff.debug.record.StepRecord` as the terminal debugger, embedded as JSON.
 Nothing is loaded from the network, and labels only reach the page as text.
 
@@ -437,6 +442,7 @@ _SCRIPT = """
     if (opened !== null && current) scrollTo(current.node);
     reveal();
   }
+  if (panZoom) window.addEventListener('resize', function () { panZoom.resize(); later(); });
   // the page's own handle, for tests and for whoever embeds it
   window.autodiffSteps = {show: show, position: function () { return position; }, count: n, panZoom: panZoom,
                           open: function (g) { expand(g); }, close: function () { shut(); }};
