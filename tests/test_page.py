@@ -436,3 +436,21 @@ def test_collapsed_by_layer_a_click_opens_the_whole_layer(browser, tmp_path):
     for i in layer:  # every value of the layer ends with backward()'s grad
         assert page.locator(f"#detail #v{i} text").all_text_contents()[-1] == f"grad {short(final[i])}"
     assert errors == []
+
+
+def test_a_collapsed_box_turns_done_when_all_its_values_are(browser, tmp_path):
+    loss = network_232()
+    order = autodiff.topological_order(loss)
+    rec = autodiff.record_steps(loss)
+    page, _, errors = open_page(browser, tmp_path, loss, "neurons.html", collapse="neuron")
+    done = set()
+    for k in range(1, len(rec.shown) + 1):
+        page.keyboard.press("ArrowRight")
+        step = rec.shown[k - 1]
+        done |= {step.node_id} | {s.node_id for s in rec.completes[k - 1]}
+        for scope in ({v.scope for v in order if v.scope}):
+            members = {i for i, v in enumerate(order) if v.scope == scope}
+            box = page.locator("#graph > svg g.node[id^=g]", has_text=" / ".join(scope))
+            assert ("done" in (box.get_attribute("class") or "").split()) == (members <= done), (k, scope)
+    page.locator("#slider").fill("0")
+    assert page.locator("#graph > svg g.node.done").count() == 0 and errors == []

@@ -56,6 +56,7 @@ main { display: flex; gap: 12px; padding: 8px 16px; flex: 1; min-height: 0; }
 #panel tr.final td { color: #166534; }
 g.node[id^="v"] path, g.node[id^="v"] polygon, g.node[id^="v"] rect { fill: PENDING_FILL; stroke: PENDING_STROKE; }
 g.node[id^="v"].done path, g.node[id^="v"].done polygon, g.node[id^="v"].done rect { fill: DONE_FILL; stroke: DONE_STROKE; }
+g.node[id^="g"].done polygon { fill: DONE_FILL; stroke: DONE_STROKE; }
 g.node.current[id] path, g.node.current[id] polygon, g.node.current[id] ellipse, g.node.current[id] rect { fill: CURRENT_FILL; stroke: CURRENT_STROKE; stroke-width: 3px; }
 g.node.parent path, g.node.parent polygon, g.node.parent rect { stroke: #dc2626; stroke-width: 2px; }
 g.node.open[id] polygon { stroke: #2563eb; stroke-width: 3px; }
@@ -150,17 +151,25 @@ _SCRIPT = """
   var position = 0, grads = record.start.map(value), done = new Uint8Array(nodes.length);
   var touched = [], mark = new Uint8Array(nodes.length);
   function touch(i) { if (!mark[i]) { mark[i] = 1; touched.push(i); } }
+  // a collapsed page: how many of each box's values are done (a box is done when all of them are)
+  var groupDone = {}, groupSize = {};
+  (view.groups || []).forEach(function (g) { groupSize[g] = (groupSize[g] || 0) + 1; groupDone[g] = 0; });
+  function finish(i, state) {
+    if (done[i] === state) return;
+    done[i] = state;
+    if (view.groups) groupDone[view.groups[i]] += state ? 1 : -1;
+  }
   function set(i, g) { grads[i] = g; touch(i); }
   function apply(k) {
     var s = shown[k];
     set(s.node, value(s.grad));  // what a hook made of it; in forward mode, the tangent
     if (!forward) s.contributions.forEach(function (c) { set(c.parent, value(c.after)); });
-    done[s.node] = 1;
-    completes[k].forEach(function (leaf) { set(leaf.node, value(leaf.grad)); done[leaf.node] = 1; });
+    finish(s.node, 1);
+    completes[k].forEach(function (leaf) { set(leaf.node, value(leaf.grad)); finish(leaf.node, 1); });
   }
   function undo(k) {
     var s = shown[k];
-    completes[k].forEach(function (leaf) { done[leaf.node] = 0; touch(leaf.node); });
+    completes[k].forEach(function (leaf) { finish(leaf.node, 0); touch(leaf.node); });
     if (!forward) {
       for (var j = s.contributions.length - 1; j >= 0; j--) set(s.contributions[j].parent, value(s.contributions[j].before));
       // before its step a node holds what its consumers brought: what a hook was given, if any
@@ -168,7 +177,7 @@ _SCRIPT = """
     } else {
       set(s.node, value(record.start[s.node]));
     }
-    done[s.node] = 0;
+    finish(s.node, 0);
   }
 
   // -- the drawing: elements looked up once, when first needed -------------------------------------
@@ -434,7 +443,12 @@ _SCRIPT = """
     document.getElementById('counter').textContent = 'step ' + position + ' of ' + n;
     if (lastCurrent && lastCurrent !== current) touch(lastCurrent.node);  // done again, or pending
     lastCurrent = current;
-    touched.forEach(function (i) { mark[i] = 0; paint(i); });
+    var boxes = {};
+    touched.forEach(function (i) { mark[i] = 0; paint(i); if (groups) boxes[groups[i]] = true; });
+    Object.keys(boxes).forEach(function (g) {  // the collapsed boxes whose values all are done
+      var el = element('g' + g);
+      if (el) el.classList.toggle('done', groupDone[g] === groupSize[g]);
+    });
     touched = [];
     highlight(current);
     panel(current, position);
