@@ -7,7 +7,10 @@ notebook, run by the page's own script. Two traits are shared between Python and
 - ``step``: the step on show, ``0`` (before the forward pass) to ``len(w.steps) - 1``; setting it
   in Python moves the page, pressing next or play in the page changes it in Python;
 - ``selected``: the label of the weight or bias selected (``"W2[1][0]"``, ``"b1[2]"``) or
-  ``None``; setting it selects that weight in all three views, clicking one in the page sets it.
+  ``None``; setting it selects that weight in all three views, clicking one in the page sets it;
+- ``granularity``: what one step is, ``"layer"`` (a matrix rule, the default) or ``"node"`` (one
+  node of the graph, forward then backward, numbered as the terminal debugger numbers them);
+  switching it, in Python or with the page's menu, goes back to step 0.
 
 The widget has no frame of its own: it is as tall as the page, and the scalar graph pans so that
 the node a step computes (or the selected weight) is in the middle of its pane.
@@ -30,6 +33,11 @@ anywidget is imported when a widget is made, so ``import nn`` works without it; 
 >>> w.selected = "W2[1][0]"
 >>> w
 ExplainerWidget(MLP([2, 3, 2], activation='tanh', out_activation='linear'), step=5 of 7, selected='W2[1][0]')
+>>> w.granularity = "node"   # one node a step: the forward pass, then backprop
+>>> w.step, len(w.steps) - 1 == w.count
+(0, True)
+>>> w.steps[w.count].startswith("step ")   # the last backward step, as the terminal debugger titles it
+True
 """
 
 from __future__ import annotations
@@ -59,25 +67,38 @@ _RENDER = """
 function render({ model, el }) {
   var root = document.createElement('div');
   el.appendChild(root);
+  // while the page follows the model, what it reports back is the model's own change, not the user's
+  // (switching the granularity goes to step 0 before the step Python set is applied)
+  var following = false;
   function put(name, value) {
-    if (model.get(name) === value) return;
+    if (following || model.get(name) === value) return;
     model.set(name, value);
     model.save_changes();
   }
   var handle = mount(root, model.get('_view'), {
+    granularity: model.get('granularity'),
     onStep: function (n) { put('step', n); },
-    onSelect: function (name) { put('selected', name); }
+    onSelect: function (name) { put('selected', name); },
+    onGranularity: function (name) { put('granularity', name); }
   });
   function follow() {
-    if (handle.step() !== model.get('step')) handle.step(model.get('step'));
-    if (handle.selected() !== model.get('selected')) handle.select(model.get('selected'));
+    following = true;
+    try {
+      if (handle.granularity() !== model.get('granularity')) handle.granularity(model.get('granularity'));
+      if (handle.step() !== model.get('step')) handle.step(model.get('step'));
+      if (handle.selected() !== model.get('selected')) handle.select(model.get('selected'));
+    } finally {
+      following = false;
+    }
   }
   follow();
   model.on('change:step', follow);
   model.on('change:selected', follow);
+  model.on('change:granularity', follow);
   return function () {
     model.off('change:step', follow);
     model.off('change:selected', follow);
+    model.off('change:granularity', follow);
     handle.destroy();
   };
 }
@@ -110,6 +131,7 @@ def _widget_class() -> type:
         _css = explainer_css()
         step = traitlets.Int(0).tag(sync=True)
         selected = traitlets.Unicode(None, allow_none=True).tag(sync=True)
+        granularity = traitlets.Unicode("layer").tag(sync=True)
         # what the page shows (explainer_view: plain JSON, the graph's SVG included), sent once
         _view = traitlets.Dict().tag(sync=True)
 
@@ -123,8 +145,28 @@ def _widget_class() -> type:
 
         @property
         def steps(self) -> list[str]:
-            """The rule of each step, ``steps[0]`` being the start (before the forward pass)."""
-            return [s["rule"] for s in self._view["steps"]]
+            """What each step of the current granularity does, ``steps[0]`` being the start (before the
+            forward pass): a matrix rule by layer, a step's title (as the terminal debugger writes it) by node."""
+            if self.granularity == "layer":
+                return [s["rule"] for s in self._view["steps"]]
+            nodes = self._view["nodeSteps"]
+            return ["before the forward pass"] + [s["title"] for s in nodes["forward"] + nodes["backward"]]
+
+        @property
+        def count(self) -> int:
+            """The last step of the current granularity (``step`` goes from 0 to it)."""
+            return len(self.steps) - 1
+
+        @traitlets.validate("granularity")
+        def _check_granularity(self, proposal: Any) -> str:
+            value = proposal["value"]
+            if value not in ("layer", "node"):
+                raise traitlets.TraitError(f"granularity must be 'layer' or 'node', not {value!r}")
+            return value
+
+        @traitlets.observe("granularity")
+        def _granularity_changed(self, change: Any) -> None:
+            self.step = 0  # as the page does: another granularity starts again
 
         @property
         def html(self) -> str:
@@ -133,7 +175,7 @@ def _widget_class() -> type:
 
         @traitlets.validate("step")
         def _check_step(self, proposal: Any) -> int:
-            value, last = proposal["value"], len(self._view["steps"]) - 1
+            value, last = proposal["value"], self.count
             if isinstance(value, bool) or not 0 <= value <= last:
                 raise traitlets.TraitError(f"step must be a whole number from 0 to {last}, not {value!r}")
             return int(value)
@@ -160,20 +202,21 @@ def _widget_class() -> type:
             return {**data, "text/html": frame}, metadata
 
         def _static_page(self) -> str:
-            if self.step == 0 and self.selected is None:
+            if self.step == 0 and self.selected is None and self.granularity == "layer":
                 return self._page
             # the page's handle is its global `explainer`; the label reaches the script as JSON,
             # with < > & escaped so that no label can end the script element
-            state = json.dumps([self.step, self.selected]).replace("<", "\\u003c").replace(">", "\\u003e")
+            state = json.dumps([self.step, self.selected, self.granularity]).replace("<", "\\u003c").replace(">", "\\u003e")
             state = state.replace("&", "\\u0026")
             script = (f"<script>(function (s) {{ if (typeof explainer === 'undefined') return; "
-                      f"explainer.step(s[0]); if (s[1] !== null) explainer.select(s[1]); }})({state});</script>\n")
+                      f"explainer.granularity(s[2]); explainer.step(s[0]); if (s[1] !== null) explainer.select(s[1]); }})({state});</script>\n")
             end = self._page.rindex("</body>")
             return self._page[:end] + script + self._page[end:]
 
         def __repr__(self) -> str:
-            return (f"ExplainerWidget({self._model_repr}, step={self.step} of {len(self._view['steps']) - 1}, "
-                    f"selected={self.selected!r})")
+            by = "" if self.granularity == "layer" else ", granularity='node'"
+            return (f"ExplainerWidget({self._model_repr}, step={self.step} of {self.count}, "
+                    f"selected={self.selected!r}{by})")
 
     _WIDGET_CLASS = ExplainerWidget
     return ExplainerWidget

@@ -106,7 +106,31 @@ def test_the_exported_page_opens_at_the_widgets_step_and_weight_and_a_label_stay
     tail = page[page.rindex("<script>"):]
     assert tail.count("</script>") == 1 and "<img" not in tail  # the label is inside a JSON string
     state = json.loads(re.search(r"\}\)\((\[.*\])\);</script>", tail).group(1))
-    assert state == [5, "W</script><img src=x onerror=alert(1)>"]
+    assert state == [5, "W</script><img src=x onerror=alert(1)>", "layer"]
+
+
+def test_granularity_is_a_trait_too_and_steps_are_checked_against_its_count():
+    w = nn.explainer_widget(model(), X, T)
+    assert (w.granularity, w.count) == ("layer", 7)
+    w.step = 5
+    w.granularity = "node"
+    assert w.step == 0  # another granularity starts again, as the page does
+    view = w._view["nodeSteps"]
+    assert w.count == len(view["forward"]) + len(view["backward"]) > 7
+    # by node, step titles are the terminal debugger's: the last one is its last step
+    debugger = autodiff.Debugger(nn.mse_loss(model()(X), T))
+    assert w.steps[-1] == view["backward"][-1]["title"] and w.steps[-1].startswith(f"step {len(view['backward'])}:")
+    assert len(view["backward"]) == len(debugger.record.shown)
+    w.step = w.count
+    with pytest.raises(traitlets.TraitError, match=rf"step must be a whole number from 0 to {w.count}, not {w.count + 1}"):
+        w.step = w.count + 1
+    with pytest.raises(traitlets.TraitError, match=r"granularity must be 'layer' or 'node', not 'neuron'"):
+        w.granularity = "neuron"
+    assert "granularity='node'" in repr(w)
+    # the exported page opens by node too
+    page = html.unescape(re.search(r'srcdoc="([^"]*)"', w._repr_mimebundle_()[0]["text/html"]).group(1))
+    state = json.loads(re.search(r"\}\)\((\[.*\])\);</script>", page[page.rindex("<script>"):]).group(1))
+    assert state == [w.count, None, "node"]
 
 
 def test_the_model_grads_are_left_alone():
@@ -141,6 +165,8 @@ CELLS = [
     "print(w.step, w.selected)",
     'w.selected = "W1[0][2]"',
     "w  # a second view of the same widget",
+    "print(w.granularity, w.step, w.count)",
+    'w.granularity, w.step = "layer", 2',
 ]
 
 
@@ -332,6 +358,20 @@ def test_the_widget_in_jupyterlab_follows_python_and_python_reads_the_page(lab, 
     second.locator(".ax-next").click()
     page.wait_for_function("() => document.querySelector('.autodiff-explainer .ax-counter').textContent"
                            ".startsWith('step 5 of 7')")
+    # the page's menu switches to steps by node: Python reads the granularity and the step count the
+    # page offers; Python switches back and both views follow
+    w.locator(".ax-granularity").select_option("node")
+    w.locator(".ax-next").click()
+    nb.run(5)
+    node_count = nn.explainer_widget(m, X, T)
+    node_count.granularity = "node"
+    assert nb.output(5).strip() == f"node 1 {node_count.count}"
+    assert w.locator(".ax-counter").inner_text().startswith("forward: step 1 of")
+    nb.run(6)
+    for view in (w, second):
+        page.wait_for_function("(e) => e.querySelector('.ax-counter').textContent.startsWith('step 2 of 7')",
+                               arg=view.element_handle())
+        assert view.locator(".ax-granularity").input_value() == "layer"
     assert problems == []  # no error in the page, nothing fetched from anywhere but the server
 
     # saved as JupyterLab saves it (no widget state), exported by nbconvert: the static page
