@@ -22,6 +22,7 @@ import autodiff
 from autodiff import Value, fmt
 
 from . import reference
+from .explainer import explainer_html
 from .layers import MLP
 from .losses import mse_loss
 
@@ -124,7 +125,8 @@ def _naming(path: Path) -> Iterator[None]:
 
 
 def write_files(net: DemoNetwork, out_dir: Path, renderer: str | None = None) -> list[Path]:
-    """``graph.svg``, one ``trace-W1-0-2.svg`` per weight entry (12), and ``backprop.html``.
+    """``graph.svg``, one ``trace-W1-0-2.svg`` per weight entry (12), ``backprop.html`` (the step-through
+    page) and ``explainer.html`` (:func:`nn.explainer_html`: the network, the matrices and the graph, linked).
     A file that cannot be written raises the OSError, with that file's name."""
     with _naming(out_dir):
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -142,6 +144,12 @@ def write_files(net: DemoNetwork, out_dir: Path, renderer: str | None = None) ->
     page = out_dir / "backprop.html"
     fresh = build(net.seed, net.activation, net.x, net.target, backward=False)  # step through a first backward
     html = autodiff.page_html(fresh.loss, title="The 2-3-2 network: backprop step by step", renderer=renderer)
+    with _naming(page):
+        page.write_text(html, encoding="utf-8")
+    written.append(page)
+    page = out_dir / "explainer.html"
+    html = explainer_html(net.model, net.x, net.target, title="The 2-3-2 network: backprop seen three ways",
+                          renderer=renderer)
     with _naming(page):
         page.write_text(html, encoding="utf-8")
     written.append(page)

@@ -67,11 +67,14 @@ def test_demo_prints_the_librarys_numbers_and_writes_its_files(tmp_path, options
     assert "dloss/dy[0] · dy[0]/dh1[2] · dh1[2]/dz1[2] · dz1[2]/dW1[0][2]" in text
     out = tmp_path / "out"
     names = sorted(p.name for p in out.iterdir())
-    assert len(names) == 14 and "graph.svg" in names and "backprop.html" in names and "trace-W2-2-1.svg" in names
+    assert len(names) == 15 and "graph.svg" in names and "backprop.html" in names and "trace-W2-2-1.svg" in names
+    assert "explainer.html" in names
     for svg in out.glob("*.svg"):
         ET.parse(svg)
-    assert "Wrote 14 files" in text and str(out / "trace-W1-0-2.svg") in text
+    assert "Wrote 15 files" in text and str(out / "trace-W1-0-2.svg") in text
     assert "<svg" in (out / "backprop.html").read_text()
+    explainer = (out / "explainer.html").read_text()
+    assert 'id="explainer-data"' in explainer and "svgPanZoom" in explainer  # its script and the bundled library
 
 
 def test_demo_writes_to_autodiff_demo_by_default(tmp_path):

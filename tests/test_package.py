@@ -115,6 +115,9 @@ def test_autodiff_demo_runs_outside_the_checkout_and_writes_its_files(venv, else
     for svg in [out / "graph.svg", *traces]:
         assert ET.parse(svg).getroot().tag == "{http://www.w3.org/2000/svg}svg", svg
     assert (out / "backprop.html").read_text(encoding="utf-8").lstrip().lower().startswith("<!doctype html")
+    # the explainer inlines files that are not Python (its script, its style, the zoom library): in the wheel
+    explainer = (out / "explainer.html").read_text(encoding="utf-8")
+    assert "svgPanZoom" in explainer and "autodiffExplainer" in explainer and ".autodiff-explainer" in explainer
 
 
 def test_the_installed_package_draws_svg_and_png(venv, elsewhere):
