@@ -1,6 +1,7 @@
-"""The docs' screenshots, made in Chromium from the pages themselves (run it again after a change).
+"""The docs' pictures: screenshots made in Chromium from the pages themselves, and the drawings (run it
+again after a change to the pages or the layout).
 
-    python docs/screenshots.py               # writes docs/images/explainer-2-3-2*.png
+    python docs/screenshots.py               # writes docs/images/explainer-2-3-2*.png, graph-2-3-2.svg
     python docs/screenshots.py --out DIR     # somewhere else
 
 ``explainer-2-3-2.png``: the explainer of the 2-3-2 demo network (``nn.demo.build()``: seed 0,
@@ -9,6 +10,7 @@ clicked: what the issue's "done when" asks a teacher to see. ``explainer-2-3-2-r
 same at 900x760, for the README (GitHub shows it about 830 px wide, so its 13 px text stays
 about 12 px). It needs Playwright (the ``test``
 extra) and a Chromium (Debian's ``chromium`` package; ``--chromium PATH`` for another).
+``graph-2-3-2.svg``: the demo network's graph after backward, as ``autodiff demo`` draws it.
 """
 
 from __future__ import annotations
@@ -57,6 +59,14 @@ def explainer_2_3_2(context: Any, out_dir: Path, size: Optional[dict[str, int]] 
     return out
 
 
+def graph_2_3_2(out_dir: Path) -> Path:
+    """The demo network's graph after backward (``autodiff.draw``, as ``autodiff demo`` writes ``graph.svg``)."""
+    import autodiff
+    from nn import demo
+
+    return Path(autodiff.draw(demo.build().loss).save(out_dir / "graph-2-3-2.svg"))
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Write every screenshot; returns the exit status (2 when no Chromium is found)."""
     parser = argparse.ArgumentParser(description="Make the docs' screenshots in Chromium.")
@@ -79,6 +89,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f"wrote {explainer_2_3_2(context, args.out, README_SIZE, 'explainer-2-3-2-readme.png')}")
         finally:
             context.close()
+    print(f"wrote {graph_2_3_2(args.out)}")
     return 0
 
 
