@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import io
+import math
 import re
 import statistics
 import time
@@ -179,6 +180,12 @@ def test_a_hooked_graph_ends_where_backward_ends_in_every_front_end(browser, tmp
     autodiff.Debugger(out, stdin=io.StringIO("continue\nprint x\nprint h\n"), stdout=debugger_out).run()
     text = debugger_out.getvalue()
     assert f"x = leaf, data 0.5, grad {fmt(expected['x'])}" in text and f"grad {fmt(expected['h'])}" in text
+    # stepping shows what each hook was given: h its grad 2h (made 10 times bigger), x what it brings
+    stepped = io.StringIO()
+    autodiff.Debugger(out, stdin=io.StringIO("step 100\n"), stdout=stepped).run()
+    t = math.tanh(2.0)
+    assert f"h (tanh) grad {fmt(20 * t)} (its hook was given {fmt(2 * t)})" in stepped.getvalue()
+    assert f"    x: grad {fmt(expected['x'])} is final (its hook was given {fmt(expected['x'] - 1)})" in stepped.getvalue()
     assert x.grad == 0.0 and errors == []
 
 

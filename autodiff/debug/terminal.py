@@ -162,7 +162,7 @@ class Debugger:
         node = self.record.nodes[step.node_id]
         op = f" ({node['op']})" if node["op"] and node["label"] else ""
         word = self._number_word
-        hooked = f" (a hook made it of {fmt.number(step.hook)})" if step.hook is not None else ""
+        hooked = f" (its hook was given {fmt.number(step.hook)})" if step.hook is not None else ""
         self._say(f"step {k + 1}: {self._name(step.node_id)}{op} {word} {fmt.number(step.grad)}{hooked}")
         tangents = self.record.grads_at(k) if self.forward else []
         for c in step.contributions:
@@ -178,7 +178,7 @@ class Debugger:
                     f"{fmt.number(c.amount)}; grad {fmt.number(c.before)} -> {fmt.number(c.after)}"
                 )
         for leaf in self.record.completes[k]:  # leaves take no step: their grad is final here
-            hooked = f" (a hook was given {fmt.number(leaf.hook)})" if leaf.hook is not None else ""
+            hooked = f" (its hook was given {fmt.number(leaf.hook)})" if leaf.hook is not None else ""
             self._say(f"    {self._name(leaf.node_id)}: grad {fmt.number(leaf.grad)} is final{hooked}")
 
     def _where_line(self) -> str:
