@@ -172,7 +172,14 @@ def test_a_hooked_graph_ends_where_backward_ends_in_every_front_end(browser, tmp
     expected = {"x": x.grad, "h": h.grad}
     x, h, out = build()
     page, _, errors = open_page(browser, tmp_path, out)
+    rec = autodiff.record_steps(out)
+    k = next(k for k, s in enumerate(rec.shown, start=1) if s.node is h)
+    page.locator("#slider").fill(str(k))
+    t = math.tanh(2.0)
+    assert page.inner_text("#step-node") == f"grad {fmt(20 * t)}, data {fmt(t)} (its hook was given {fmt(2 * t)})"
     page.locator("#slider").fill("100")
+    finals = page.locator("#contributions tr.final td").all_inner_texts()
+    assert finals[finals.index("x") + 1] == f"grad {fmt(expected['x'])} is final (its hook was given {fmt(expected['x'] - 1)})"
     order = autodiff.topological_order(out)
     for v in (x, h):
         assert page.locator(f"#v{order.index(v)} text").all_text_contents()[-1] == f"grad {short(expected[v.label])}"

@@ -395,7 +395,8 @@ _SCRIPT = """
     }
     var nd = nodes[current.node];
     title.textContent = 'Step ' + k + ': ' + name(current.node) + (nd.label && nd.op ? ' (' + nd.op + ')' : '');
-    document.getElementById('step-node').textContent = word + ' ' + num(current.grad) + ', data ' + num(nd.data);
+    var hooked = function (s) { return s.hook !== null && s.hook !== undefined ? ' (its hook was given ' + num(s.hook) + ')' : ''; };
+    document.getElementById('step-node').textContent = word + ' ' + num(current.grad) + ', data ' + num(nd.data) + hooked(current);
     current.contributions.forEach(function (c) {
       var row = document.createElement('tr');
       row.className = 'contribution';
@@ -407,7 +408,7 @@ _SCRIPT = """
       var row = document.createElement('tr');
       row.className = 'final';
       cell(row, name(leaf.node));
-      cell(row, word + ' ' + num(leaf.grad) + ' is final').colSpan = 4;
+      cell(row, word + ' ' + num(leaf.grad) + ' is final' + hooked(leaf)).colSpan = 4;
       body.appendChild(row);
     });
   }
