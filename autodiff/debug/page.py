@@ -243,6 +243,7 @@ _SCRIPT = """
     return new Response(new Blob([bytes]).stream().pipeThrough(new DecompressionStream('deflate'))).text();
   }
   var ready = [];  // [tile, svg text]: inflated, waiting for a frame with time to attach them
+  var waiting = [], inflating = 0;  // tiles in view, still compressed
   function reveal() {
     if (!panZoom || !tiles.length) return;
     var sizes = panZoom.getSizes(), pan = panZoom.getPan(), zoom = sizes.realZoom;
@@ -257,9 +258,17 @@ _SCRIPT = """
       return t.state === 0 && t.box[2] >= x0 && t.box[0] <= x1 && t.box[3] >= y0 && t.box[1] <= y1;
     }).sort(function (a, b) { return distance(a) - distance(b); }).forEach(function (t) {
       t.state = 1;
-      inflate(t.data).then(function (text) { ready.push([t, text]); later(); });
-      t.data = null;  // inflated once
+      waiting.push(t);
     });
+    // a few inflated at a time (hundreds at once would land in one long task)
+    while (waiting.length && inflating < 4) {
+      var next = waiting.shift();
+      inflating++;
+      inflate(next.data).then(function (t) {
+        return function (text) { inflating--; ready.push([t, text]); later(); };
+      }(next));
+      next.data = null;  // inflated once
+    }
     // the budget counts each tile's layout too (read at once: the frame would do it anyway)
     var start = performance.now(), added = [];
     while (ready.length && !(added.length && performance.now() - start > 4)) {
@@ -276,7 +285,7 @@ _SCRIPT = """
       g.querySelectorAll('g.node[id^="v"]').forEach(function (el) { paint(parseInt(el.id.slice(1), 10)); });
       g.getBBox();
     }
-    if (ready.length) later();
+    if (ready.length || waiting.length) later();
     if (added.length) { highlight(lastCurrent); flag(); }
   }
 
@@ -455,7 +464,7 @@ _SCRIPT = """
     panel(current, position);
     if (panZoom && focus !== null && focus !== undefined) keepInView(focus);
     if (opened !== null && current) scrollTo(current.node);
-    reveal();
+    later();  // tiles that come into view: attached on the next frames, not in this one
   }
   if (panZoom) window.addEventListener('resize', function () { panZoom.resize(); later(); });
   // the page's own handle, for tests and for whoever embeds it
