@@ -596,15 +596,6 @@ class _Drawing:
                        for box, text in self.tiles)
 
 
-def _groups(values: list[Value], level: str) -> list[int]:
-    """Which box of a collapsed drawing (:func:`autodiff.draw` with ``collapse``) holds each value:
-    its innermost scope (``"neuron"``) or outermost (``"layer"``), a value without one a box of its
-    own, numbered as the drawing numbers them (``g0``, ``g1``, ...: in order of first value)."""
-    keys: dict[object, int] = {}
-    return [keys.setdefault((tuple(v.scope[:1]) if level == "layer" else tuple(v.scope)) if v.scope else id(v), len(keys))
-            for v in values]
-
-
 def _script_json(text: str) -> str:
     # Inside <script>, "</script>" or "<!--" in a label must not end the element: escape < > &.
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
@@ -681,7 +672,8 @@ def page_html(root: Value, title: Optional[str] = None, renderer: Optional[str] 
 
         findings = find(root).data()["findings"]
     start_id = next((i for i, v in enumerate(record.values) if v is forward), None)
-    groups = _groups(record.values, "layer" if collapse == "layer" else "neuron") if collapse else None
+    # which box of the collapsed drawing shows each value (the drawing's own answer: "g3" -> 3)
+    groups = [int(name[1:]) for name in scene.node_ids()] if collapse else None
     view = _view(record, draw_options, fmt.name(forward) if forward is not None else "", findings, start_id,
                  drawing.boxes, drawing.font_size, groups)
     return f"""<!DOCTYPE html>
