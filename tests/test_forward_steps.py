@@ -40,7 +40,7 @@ def test_the_debugger_steps_through_forward_mode():
     text = out.getvalue()
     t = math.tanh(1.5)
     assert text.startswith("forward mode from x (tangent 1): 3 steps")
-    assert f"step 2: y (+) tangent {fmt.number(0.5 * (1 - t * t) + 1.0)}" in text
+    assert f"step 3: y (+) tangent {fmt.number(0.5 * (1 - t * t) + 1.0)}" in text
     assert f"<- x: local 1 * tangent 1 = 1; tangent {fmt.number(0.5 * (1 - t * t))} -> {fmt.number(0.5 * (1 - t * t) + 1.0)}" in text
     assert "tangent" in text.splitlines()[-2] and "grad" not in text
 
@@ -81,7 +81,7 @@ def test_the_cli_debugs_and_writes_pages_in_forward_mode(tmp_path, capsys, monke
     assert main(["debug", "--expr", "tanh(a*b)", "--set", "a=1", "b=2", "--forward", "a"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("forward mode from a (tangent 1): 2 steps")
-    assert "step 0: a * b (*) tangent 2" in out  # d(ab)/da = b
+    assert "step 1: a * b (*) tangent 2" in out  # d(ab)/da = b
     page = tmp_path / "f.html"
     assert main(["html", "--expr", "tanh(a*b)", "--set", "a=1", "b=2", "--forward", "b", "--out", str(page)]) == 0
     assert "Forward mode from b to out" in page.read_text(encoding="utf-8")

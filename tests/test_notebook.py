@@ -67,7 +67,7 @@ def test_the_tour_runs_and_shows_graph_matrices_trace_stepper_widget_and_plot(tm
     # the numbers of the model as the tour built it: seed 0, before training
     ref = reference.from_model(nn.MLP(2, [3, 2], activation="tanh", seed=0), [0.5, -1.0], [1.0, 0.0])
     assert float(payload["params"]["W2[1][0]"]["grad"]) == float(f"{ref.weight_grads[1][1][0]:.6g}")
-    assert page.endswith('})([5, "W2[1][0]"]);</script>\n</body>\n</html>\n')  # opens where the widget was
+    assert page.endswith('})([5, "W2[1][0]", "layer"]);</script>\n</body>\n</html>\n')  # opens where the widget was
     exported, _ = HTMLExporter().from_notebook_node(nb)
     frames = [unescape(f) for f in re.findall(r'<iframe[^>]*\ssrcdoc="([^"]*)"', exported)]
     assert page in frames and "application/vnd.jupyter.widget-view+json" not in exported
