@@ -133,9 +133,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--forward", metavar="INPUT", help="step through forward mode from this input (tangent 1) instead")
     p.set_defaults(run=_debug)
 
-    p = sub.add_parser("html", parents=[network, formula], help="write the offline step-through page",
-                       description="Write one self-contained HTML page that steps through backprop (buttons, slider, arrow keys).")
+    p = sub.add_parser("html", parents=[network, formula], help="write the offline page that steps through backprop",
+                       description="Write one self-contained HTML page. For the network: the explainer (the network, its "
+                       "weight matrices and the scalar graph, linked), stepping one node at a time, forward then backward. "
+                       "For a formula (--expr), or with --plain, --forward or --diagnose: the step-through page of the "
+                       "scalar graph alone.")
     p.add_argument("--out", default="backprop.html", metavar="FILE", help="output file (default backprop.html)")
+    p.add_argument("--steps", choices=["node", "layer"], help="the network's explainer: what a step is when the page "
+                   "opens, one node (the default) or one matrix rule (layer); the page can switch")
+    p.add_argument("--plain", action="store_true", help="the network's scalar graph alone, without the network and "
+                   "matrix views")
     p.add_argument("--forward", metavar="INPUT", help="step through forward mode from this input (tangent 1) instead")
     p.add_argument("--diagnose", action="store_true", help="mark vanishing, exploding, saturated and dead units")
     p.set_defaults(run=_html)
@@ -293,9 +300,20 @@ def _debug(args: argparse.Namespace) -> int:
 
 
 def _html(args: argparse.Namespace) -> int:
-    root, model = _root(args, backward=False)
-    start = _find(root, args.forward, "input", model) if args.forward else None
-    page = autodiff.page_html(root, renderer=args.renderer, forward=start, diagnose=args.diagnose)
+    plain = _uses_formula(args) or args.plain or args.forward or args.diagnose
+    if plain and args.steps:
+        raise UsageError("--steps is for the network's explainer page; the page of a formula, or with --plain, "
+                         "--forward or --diagnose, steps one node at a time")
+    if plain:
+        root, model = _root(args, backward=False)
+        start = _find(root, args.forward, "input", model) if args.forward else None
+        page = autodiff.page_html(root, renderer=args.renderer, forward=start, diagnose=args.diagnose)
+    else:
+        from .explainer import explainer_html
+
+        net = _network(args, backward=False)
+        page = explainer_html(net.model, net.x, net.target, title="The 2-3-2 network: backprop step by step",
+                              renderer=args.renderer, granularity=args.steps or "node")
     with _writing(args.out):
         Path(args.out).write_text(page, encoding="utf-8")
     print(f"wrote {fmt.printable(args.out)}")

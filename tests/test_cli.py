@@ -123,6 +123,21 @@ def test_debug_reads_piped_commands():
 def test_html_subcommand(tmp_path):
     done = run("html", "--out", str(tmp_path / "p.html"), "--expr", "a*a", "--set", "a=3")
     assert done.returncode == 0 and "<svg" in (tmp_path / "p.html").read_text()
+    assert 'id="explainer-data"' not in (tmp_path / "p.html").read_text()  # a formula: its graph and the panel
+
+
+def test_html_writes_the_explainer_for_the_network_and_the_plain_page_on_request(tmp_path):
+    done = run("html", "--out", str(tmp_path / "e.html"))
+    page = (tmp_path / "e.html").read_text()
+    assert done.returncode == 0 and 'id="explainer-data"' in page and 'data-granularity="node"' in page
+    done = run("html", "--steps", "layer", "--out", str(tmp_path / "l.html"))
+    assert done.returncode == 0 and 'data-granularity="layer"' in (tmp_path / "l.html").read_text()
+    done = run("html", "--plain", "--out", str(tmp_path / "p.html"))
+    plain = (tmp_path / "p.html").read_text()
+    assert done.returncode == 0 and "<svg" in plain and 'id="explainer-data"' not in plain
+    done = run("html", "--expr", "a*a", "--set", "a=3", "--steps", "layer", "--out", str(tmp_path / "x.html"))
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "--steps is for the network" in done.stderr
+    assert not (tmp_path / "x.html").exists()
 
 
 @pytest.mark.parametrize(
