@@ -647,6 +647,18 @@ class _Lifter:
             a.operands = [self._operand(grid, a.batched, broadcast=False) for grid in a.grids if grid is not None]
         else:
             a.operands = [self._operand(grid, a.batched) for grid in a.grids if grid is not None]
+            self._widen(a)
+
+    @staticmethod
+    def _widen(a: _Array) -> None:
+        """Read ``a``'s repeated columns as they are when no operand has ``a``'s width: numpy
+        broadcasts one column (``x[:, 2] * x[:, 2]``) to one column only, not to ``a``'s two
+        (``x2 * x2`` twice, the terms of a sum packed into one array); ``x[:, [2, 2]]`` has both."""
+        if a.cols > 1 and all(o is None or o.mode == "column" or (o.mode == "const" and isinstance(o.value, float))
+                              for o in a.operands):
+            for o in a.operands:
+                if o is not None and o.mode == "column":
+                    o.mode = "cols"
 
     def _operand(self, grid: Grid, consumer_batched: bool, matrix: bool = False, broadcast: bool = True) -> _Operand:
         g = self.g

@@ -195,6 +195,39 @@ def test_random_graphs_run_lifted_as_eager(program, trace_at, rows):
         assert close(out, build(program, [Value(x) for x in xs]).data)
 
 
+def test_terms_of_a_sum_reading_one_input_column_keep_a_column_each():
+    # x0 * x0 twice: the two terms are packed into one array whose operands both repeat column 0;
+    # numpy broadcast them to one column, and reading the second term's column failed
+    def fn(xs):
+        return xs[0] * xs[0] + xs[0] * xs[0] + xs[1].tanh() + xs[1].tanh() + xs[2]
+
+    prog = autodiff.compile(fn, 3, lift=True)
+    assert prog.lifted
+    for x0, x1, x2 in [(0.5, -1.25, 2.0), (-3.0, 0.25, 0.0)]:
+        assert close(prog([x0, x1, x2]), 2 * x0 * x0 + 2 * math.tanh(x1) + x2)
+        assert all(close(a, b) for a, b in zip(prog.backward(), [4 * x0, 2 * (1 - math.tanh(x1) ** 2), 1.0]))
+    rows = [[0.5, -1.25, 2.0], [-3.0, 0.25, 0.0], [1.5, 2.0, -1.0]]
+    assert all(close(out, 2 * a * a + 2 * math.tanh(b) + c) for out, (a, b, c) in zip(prog.batch(rows), rows))
+
+
+def test_the_random_program_that_found_the_repeated_column_runs_as_eager():
+    # the failing example hypothesis saved (a sum of log(x2 * x2 + 0.5) twice, packed into one array)
+    program = [("u", "log_abs", 32), ("u", "log_abs", 29), ("u", "log_abs", 42), ("b", "+", 5, 9),
+               ("u", "log_abs", 1), ("b", "+", 42, 21)]
+    trace_at = [1.7299101493976012, -5.023393627083775e-203, 1.4884368322353927]
+    rows = [[9.308631965431245e-138, 0.5563119686606153, -1.175494351e-38], [0.3, -0.7, 1.1]]
+    prog = autodiff.compile(lambda xs: build(program, xs), 3, example=trace_at, lift=True)
+    assert prog.lifted
+    for xs in [trace_at, *rows]:
+        leaves = [Value(x) for x in xs]
+        eager = build(program, leaves)
+        eager.backward()
+        assert close(prog(xs), eager.data)
+        assert all(close(a, v.grad) for a, v in zip(prog.backward(), leaves))
+    for out, xs in zip(prog.batch(rows), rows):
+        assert close(out, build(program, [Value(x) for x in xs]).data)
+
+
 @settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
 @given(programs, st.integers(1, 4), st.integers(0, 10**6),
        st.lists(st.lists(st.floats(-2, 2), min_size=3, max_size=3), min_size=1, max_size=5))
