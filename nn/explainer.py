@@ -425,7 +425,12 @@ def explainer_html(model: MLP, x: Sequence[float], target: Sequence[float], loss
     if granularity not in GRANULARITIES:
         raise ValueError(f"granularity must be 'layer' or 'node', not {granularity!r}")
     data = explainer_view(model, x, target, loss, renderer)
-    heading = html.escape(fmt.printable(title) if title else f"Backprop through {model!r}, seen three ways")
+    return _page(data, title if title else f"Backprop through {model!r}, seen three ways", granularity)
+
+
+def _page(data: dict[str, Any], title: str, granularity: str = "layer") -> str:
+    """The standalone page around :func:`explainer_view`'s ``data`` (made once: a widget reuses it)."""
+    heading = html.escape(fmt.printable(title))
     payload = _script_json(json.dumps(data, separators=(",", ":"), allow_nan=False))
     return f"""<!DOCTYPE html>
 <html lang="en">

@@ -47,7 +47,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from .explainer import explainer_css, explainer_html, explainer_module, explainer_view
+from .explainer import _page, explainer_css, explainer_module, explainer_view
 from .layers import MLP
 
 __all__ = ["INSTALL", "explainer_widget"]
@@ -139,8 +139,8 @@ def _widget_class() -> type:
                      renderer: str | None = None) -> None:
             view = explainer_view(model, x, target, loss, renderer)  # checks the arguments
             self._model_repr = repr(model)
-            # the static page is made now, from the model as it is now, as the live view is
-            self._page = explainer_html(model, x, target, loss, renderer=renderer)
+            # the static page is made now, from the same view (one drawing, one set of traces)
+            self._page = _page(view, f"Backprop through {model!r}, seen three ways")
             super().__init__(_view=view)
 
         @property

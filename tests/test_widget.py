@@ -133,6 +133,11 @@ def test_granularity_is_a_trait_too_and_steps_are_checked_against_its_count():
     assert state == [w.count, None, "node"]
 
 
+def test_the_static_page_is_the_explainer_page_made_from_the_same_drawing():
+    m = model()
+    assert nn.explainer_widget(m, X, T).html == nn.explainer_html(m, X, T)
+
+
 def test_the_model_grads_are_left_alone():
     m = model()
     for p in m.parameters():
