@@ -683,3 +683,21 @@ def test_the_screenshot_script_writes_the_2_3_2_picture_with_the_project_flags(b
     readme = script.explainer_2_3_2(browser, tmp_path, script.README_SIZE, "readme.png").read_bytes()
     assert struct.unpack(">II", readme[16:24]) == (900, 760)
     assert script.main(["--out", str(tmp_path), "--chromium", str(tmp_path / "no-chromium")]) == 2
+
+
+def test_the_page_stays_within_the_window_whatever_a_step_writes_above_the_graph(page):
+    # the graph takes the window's height left under the bars; a step's text that wraps onto more
+    # lines (a narrow window, steps by node with long titles) must not push the page past the
+    # window's bottom
+    page.set_viewport_size({"width": 900, "height": 1000})  # tall enough that the graph is not at its minimum
+    page.select_option(".ax-granularity", "node")
+    frame = "() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))"
+    overflows, heights = [], set()
+    for k in range(page.evaluate("explainer.count()")):
+        page.keyboard.press("ArrowRight")
+        page.evaluate(frame)
+        heights.add(page.evaluate("document.querySelector('.ax-step').getBoundingClientRect().height"))
+        if page.evaluate("document.documentElement.scrollHeight > window.innerHeight"):
+            overflows.append(k + 1)
+    assert len(heights) > 1  # the test's premise: the text above the graph does change height
+    assert overflows == []

@@ -624,6 +624,7 @@ var autodiffExplainer = (function () {
         listeners.forEach(function (l) { l[0].removeEventListener(l[1], l[2]); });
         listeners = [];
         if (sizeWatch) sizeWatch.disconnect();
+        if (fitWatch) fitWatch.disconnect();
         if (panZoom) panZoom.destroy();
         root.textContent = '';
         root.classList.remove('autodiff-explainer');
@@ -657,9 +658,16 @@ var autodiffExplainer = (function () {
       frame.style.height = height + 'px';
       if (panZoom) { panZoom.resize(); }
     }
+    var fitWatch = null;
     if (options.fitWindow) {
       fitWindow();
       listen(window, 'resize', fitWindow);
+      // what sits above the graph can change height after a step or a click (a step's text
+      // wrapping onto a second line): fit again then, or the page overflows the window by a line
+      if (typeof ResizeObserver !== 'undefined') {
+        fitWatch = new ResizeObserver(fitWindow);
+        fitWatch.observe(root);
+      }
     }
     // svg-pan-zoom fits the drawing to its frame: a root not laid out yet (a widget's element
     // before it is attached, a hidden tab) gets it once the frame has a size
