@@ -228,21 +228,27 @@ def test_the_random_program_that_found_the_repeated_column_runs_as_eager():
         assert close(out, build(program, [Value(x) for x in xs]).data)
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
-@given(programs, st.integers(1, 4), st.integers(0, 10**6),
-       st.lists(st.lists(st.floats(-2, 2), min_size=3, max_size=3), min_size=1, max_size=5))
-def test_random_graphs_that_lift_in_part_match_eager(program, width, seed, rows):
-    # a layer (lifted) feeding random scalar ops (mostly not): the parameters' gradients over a batch
+def layer_feeding(program, width: int, seed: int):
+    """A tanh layer of ``width`` units over 3 inputs (random weights from ``seed``) feeding the random
+    ``program``: its parameters (weights row by row, then biases), the function (the eager oracle) and
+    its lifted program."""
     rng = random.Random(seed)
     W = [[Value(rng.uniform(-1, 1), label=f"W[{i}][{j}]") for j in range(width)] for i in range(3)]
     b = [Value(rng.uniform(-1, 1), label=f"b[{j}]") for j in range(width)]
-    params = [p for row in W for p in row] + b
 
     def fn(xs):
         h = [Value.sum([*(W[i][j] * xs[i] for i in range(3)), b[j]]).tanh() for j in range(width)]
         return build(program, (h * 3)[:3])
 
-    prog = autodiff.compile(fn, 3, lift=True)
+    return [p for row in W for p in row] + b, fn, autodiff.compile(fn, 3, lift=True)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+@given(programs, st.integers(1, 4), st.integers(0, 10**6),
+       st.lists(st.lists(st.floats(-2, 2), min_size=3, max_size=3), min_size=1, max_size=5))
+def test_random_graphs_that_lift_in_part_match_eager(program, width, seed, rows):
+    # a layer (lifted) feeding random scalar ops (mostly not): the parameters' gradients over a batch
+    params, fn, prog = layer_feeding(program, width, seed)
     assert prog.lifted and any("@" in eq.formula for eq in prog.forward_equations)
     outs = prog.batch(rows, seed=0.5)
     got = [p.grad for p in params]
@@ -756,16 +762,7 @@ def test_to_jax_on_random_graphs_that_lift_in_part_gives_the_eager_gradients(pro
     # a layer (lifted) feeding random scalar ops of every rule (mostly not lifted): JAX differentiates
     # the whole forward code, the lifted arrays and the scalar columns alike
     import jax
-    rng = random.Random(seed)
-    W = [[Value(rng.uniform(-1, 1), label=f"W[{i}][{j}]") for j in range(width)] for i in range(3)]
-    b = [Value(rng.uniform(-1, 1), label=f"b[{j}]") for j in range(width)]
-    params = [p for row in W for p in row] + b
-
-    def fn(xs):
-        h = [Value.sum([*(W[i][j] * xs[i] for i in range(3)), b[j]]).tanh() for j in range(width)]
-        return build(program, (h * 3)[:3])
-
-    prog = autodiff.compile(fn, 3, lift=True)
+    params, fn, prog = layer_feeding(program, width, seed)
     assert prog.lifted
     with jax.enable_x64(True):
         f = prog.to_jax()
