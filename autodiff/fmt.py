@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from .value import Value
 
 __all__ = ["DIGITS", "SHORT_DIGITS", "STATUS_COLOURS", "number", "short", "printable", "name", "grouped",
-           "derivative", "MAX_NAME"]
+           "derivative", "script_json", "MAX_NAME"]
 
 #: Significant digits of a number read as a result (trace, debugger, page panel, repr).
 DIGITS = 6
@@ -69,6 +69,17 @@ def printable(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def script_json(text: str) -> str:
+    r"""JSON ``text`` made safe inside an HTML ``<script>`` element: ``<``, ``>`` and ``&`` written as
+    JSON escapes, so that a label holding ``</script>`` or ``<!--`` cannot end the element; the
+    JSON still parses to the same data.
+
+    >>> script_json('{"label": "</script>"}')
+    '{"label": "\\u003c/script\\u003e"}'
+    """
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def grouped(name: str) -> str:

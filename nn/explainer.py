@@ -338,11 +338,6 @@ def node_steps(root: Value) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def _script_json(text: str) -> str:
-    # Inside <script>, "</script>" or "<!--" in a label must not end the element: escape < > &.
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-
-
 def _asset(name: str) -> str:
     return resources.files("nn").joinpath("explainer_assets", name).read_text(encoding="utf-8")
 
@@ -431,7 +426,7 @@ def explainer_html(model: MLP, x: Sequence[float], target: Sequence[float], loss
 def _page(data: dict[str, Any], title: str, granularity: str = "layer") -> str:
     """The standalone page around :func:`explainer_view`'s ``data`` (made once: a widget reuses it)."""
     heading = html.escape(fmt.printable(title))
-    payload = _script_json(json.dumps(data, separators=(",", ":"), allow_nan=False))
+    payload = fmt.script_json(json.dumps(data, separators=(",", ":"), allow_nan=False))
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>

@@ -291,7 +291,7 @@ is each local derivative a question asks for (?). Type an answer and press Enter
 {items}
 </ol>
 </main>
-<script type="application/json" id="quiz">{_page._script_json(view)}</script>
+<script type="application/json" id="quiz">{fmt.script_json(view)}</script>
 <script>{_SCRIPT}</script>
 </body>
 </html>

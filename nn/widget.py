@@ -47,6 +47,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from autodiff import fmt
+
 from .explainer import _page, explainer_css, explainer_module, explainer_view
 from .layers import MLP
 
@@ -206,8 +208,7 @@ def _widget_class() -> type:
                 return self._page
             # the page's handle is its global `explainer`; the label reaches the script as JSON,
             # with < > & escaped so that no label can end the script element
-            state = json.dumps([self.step, self.selected, self.granularity]).replace("<", "\\u003c").replace(">", "\\u003e")
-            state = state.replace("&", "\\u0026")
+            state = fmt.script_json(json.dumps([self.step, self.selected, self.granularity]))
             script = (f"<script>(function (s) {{ if (typeof explainer === 'undefined') return; "
                       f"explainer.granularity(s[2]); explainer.step(s[0]); if (s[1] !== null) explainer.select(s[1]); }})({state});</script>\n")
             end = self._page.rindex("</body>")

@@ -596,11 +596,6 @@ class _Drawing:
                        for box, text in self.tiles)
 
 
-def _script_json(text: str) -> str:
-    # Inside <script>, "</script>" or "<!--" in a label must not end the element: escape < > &.
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-
-
 def _view(record: StepRecord, draw_options: dict[str, object], start: str = "",
           findings: Optional[list[dict[str, object]]] = None, start_id: Optional[int] = None,
           boxes: Optional[dict[str, list[float]]] = None, font_size: Optional[float] = None,
@@ -704,8 +699,8 @@ wheel zooms and dragging pans the graph. Leaves take no step: a step says which 
 <ul id="diagnosis"></ul>
 </div>
 </main>
-<script type="application/json" id="steps">{_script_json(record.to_json(separators=(",", ":")))}</script>
-<script type="application/json" id="view">{_script_json(view)}</script>
+<script type="application/json" id="steps">{fmt.script_json(record.to_json(separators=(",", ":")))}</script>
+<script type="application/json" id="view">{fmt.script_json(view)}</script>
 <script>{assets.read("svg-pan-zoom.min.js")}</script>
 <script>{_SCRIPT}</script>
 </body>
