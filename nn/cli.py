@@ -60,6 +60,14 @@ def _writing(path: Union[str, Path]) -> Iterator[None]:
         raise CannotWrite(exc.filename or path, exc.strerror or str(exc)) from None
 
 
+def _write_page(path: str, page: str) -> int:
+    """Write an HTML page to ``path`` (a failure names the file) and say so; the command's exit status."""
+    with _writing(path):
+        Path(path).write_text(page, encoding="utf-8")
+    print(f"wrote {fmt.printable(path)}")
+    return 0
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse whose errors are one line and exit 2, never a traceback."""
 
@@ -314,10 +322,7 @@ def _html(args: argparse.Namespace) -> int:
         net = _network(args, backward=False)
         page = explainer_html(net.model, net.x, net.target, title="The 2-3-2 network: backprop step by step",
                               renderer=args.renderer, granularity=args.steps or "node")
-    with _writing(args.out):
-        Path(args.out).write_text(page, encoding="utf-8")
-    print(f"wrote {fmt.printable(args.out)}")
-    return 0
+    return _write_page(args.out, page)
 
 
 def _quiz(args: argparse.Namespace) -> int:
@@ -334,21 +339,15 @@ def _quiz(args: argparse.Namespace) -> int:
     except (ValueError, TypeError) as exc:
         raise UsageError(str(exc)) from None
     page = quiz_html(quiz)
-    with _writing(args.html):
-        Path(args.html).write_text(page, encoding="utf-8")
-    print(f"wrote {fmt.printable(args.html)}")
-    return 0
+    return _write_page(args.html, page)
 
 
 def _explain(args: argparse.Namespace) -> int:
     from .explainer import explainer_html
 
-    model = MLP(2, [3, 2], activation=args.activation, seed=args.seed)  # the demo network, as demo.build makes it
-    page = explainer_html(model, args.x, args.target, loss=args.loss, renderer=args.renderer, granularity=args.steps)
-    with _writing(args.out):
-        Path(args.out).write_text(page, encoding="utf-8")
-    print(f"wrote {fmt.printable(args.out)}")
-    return 0
+    net = _network(args, backward=False)
+    page = explainer_html(net.model, net.x, net.target, loss=args.loss, renderer=args.renderer, granularity=args.steps)
+    return _write_page(args.out, page)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
