@@ -23,11 +23,11 @@ from bench_nn import moons, step_micrograd, step_ours  # noqa: E402
 from harness import (  # noqa: E402
     SPREAD_HEADER,
     clock,
+    interleaved,
     machine,
     median,
     spread_row,
     target,
-    timings,
     warm_backward,
 )
 from micrograd.engine import Value as mgValue  # noqa: E402
@@ -81,9 +81,9 @@ def main() -> None:
     eager_step = {}
     for gc_on in (True, False):
         tag = "gc on" if gc_on else "gc off"
-        t_eager = timings(lambda: step_ours(eager, X, Y, LR), repeat=REPEAT, gc_enabled=gc_on)
-        t_compiled = timings(lambda: step(rows_X, rows_Y), repeat=REPEAT, gc_enabled=gc_on)
-        t_mg = timings(lambda: step_micrograd(theirs, X, Y, LR), repeat=REPEAT, gc_enabled=gc_on)
+        t_eager, t_compiled, t_mg = interleaved(
+            [(lambda: step_ours(eager, X, Y, LR), None), (lambda: step(rows_X, rows_Y), None),
+             (lambda: step_micrograd(theirs, X, Y, LR), None)], repeat=REPEAT, gc_enabled=gc_on)
         print(spread_row(f"one step, eager ({tag})", t_eager, t_mg))
         print(spread_row(f"one step, compiled ({tag})", t_compiled, t_mg))
         lines.append(target(f"compiled step from a clean heap, {tag}", median(t_mg) / median(t_compiled), 50))

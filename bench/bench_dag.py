@@ -27,11 +27,11 @@ sys.path.append(str(Path(__file__).resolve().parent.parent))  # after PYTHONPATH
 import micrograd.engine as mg  # noqa: E402
 from harness import (  # noqa: E402
     SPREAD_HEADER,
+    interleaved,
     machine,
     median,
     spread_row,
     target,
-    timings,
     traced_bytes,
     warm_backward,
 )
@@ -123,15 +123,16 @@ def main() -> None:
     lines = []
     for gc_on in (True, False):
         tag = "gc on" if gc_on else "gc off"
-        c_ours = timings(lambda: build(ad.Value), repeat=REPEAT, gc_enabled=gc_on, warmup=1)
-        c_mg = timings(lambda: build(mg.Value), repeat=REPEAT, gc_enabled=gc_on, warmup=1)
+        c_ours, c_mg = interleaved([(lambda: build(ad.Value), None), (lambda: build(mg.Value), None)],
+                                   repeat=REPEAT, gc_enabled=gc_on, warmup=1)
         print(spread_row(f"construction ({tag})", c_ours, c_mg))
         # The first backward on a freshly built graph, as a training step runs it, past the
         # calls that CPython 3.11 runs unspecialised (see harness.warm_backward).
         warm_backward(ad.Value)
         warm_backward(mg.Value)
-        b_ours = timings(lambda r: r.backward(), setup=lambda: build(ad.Value), repeat=REPEAT, gc_enabled=gc_on, warmup=1)
-        b_mg = timings(lambda r: r.backward(), setup=lambda: build(mg.Value), repeat=REPEAT, gc_enabled=gc_on, warmup=1)
+        b_ours, b_mg = interleaved([(lambda r: r.backward(), lambda: build(ad.Value)),
+                                    (lambda r: r.backward(), lambda: build(mg.Value))],
+                                   repeat=REPEAT, gc_enabled=gc_on, warmup=1)
         print(spread_row(f"backward, first call ({tag})", b_ours, b_mg))
         lines.append(target(f"random DAG construction, {tag}", median(c_mg) / median(c_ours), 3))
         lines.append(target(f"random DAG first backward, {tag}", median(b_mg) / median(b_ours), 2))

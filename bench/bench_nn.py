@@ -18,11 +18,11 @@ sys.path.append(str(Path(__file__).resolve().parent.parent))  # after PYTHONPATH
 import micrograd.nn as mgnn  # noqa: E402
 from harness import (  # noqa: E402
     SPREAD_HEADER,
+    interleaved,
     machine,
     median,
     spread_row,
     target,
-    timings,
     warm_backward,
 )
 from micrograd.engine import Value as mgValue  # noqa: E402
@@ -72,8 +72,8 @@ def main() -> None:
     warm_backward(mgValue)
     for gc_on in (True, False):
         tag = "gc on" if gc_on else "gc off"
-        t_ours = timings(lambda: step_ours(ours, X, Y), repeat=REPEAT, gc_enabled=gc_on)
-        t_mg = timings(lambda: step_micrograd(theirs, X, Y), repeat=REPEAT, gc_enabled=gc_on)
+        t_ours, t_mg = interleaved([(lambda: step_ours(ours, X, Y), None), (lambda: step_micrograd(theirs, X, Y), None)],
+                                   repeat=REPEAT, gc_enabled=gc_on)
         print(spread_row(f"training step ({tag})", t_ours, t_mg))
         lines.append(target(f"training step from a clean heap, {tag}", median(t_mg) / median(t_ours), 3))
     print()

@@ -19,6 +19,59 @@ T = TypeVar("T")
 clock = time.thread_time
 
 
+Side = tuple[Callable[..., object], "Callable[[], object] | None"]  # (fn, setup) for interleaved
+
+
+def _timed_call(fn: Callable[..., object], setup: Callable[[], object] | None, gc_enabled: bool) -> float:
+    """One call of ``fn`` (on a fresh ``setup()`` if given) from a clean heap; its thread CPU time."""
+    # Collect before the setup too: micrograd's garbage from the previous call (held by cycles)
+    # is then freed before the new graph is built, as ours is, so that both sides build into
+    # memory the previous graph left, as a training loop does.
+    gc.collect()
+    arg = None
+    if setup:
+        was = gc.isenabled()
+        gc.disable()  # untimed: a build has nothing for the collector to free, so skip its walks
+        try:
+            arg = setup()
+        finally:
+            (gc.enable if was else gc.disable)()
+    gc.collect()  # what setup made leaves the young generation, as a graph that is used later has
+    was = gc.isenabled()
+    (gc.enable if gc_enabled else gc.disable)()
+    try:
+        start = clock()
+        result = fn(arg) if setup else fn()
+        elapsed = clock() - start
+    finally:
+        (gc.enable if was else gc.disable)()
+    # Freed only now, untimed: whatever ``fn`` returns (a built graph) is torn down outside the
+    # clock. Otherwise our nodes, freed by reference counting, would be charged their teardown
+    # while micrograd's, kept alive by their closures' reference cycles, are freed later by the
+    # collector (untimed with the collector off).
+    del arg, result
+    return elapsed
+
+
+def interleaved(sides: Sequence[Side], repeat: int = 5, gc_enabled: bool = True, warmup: int = 2) -> list[list[float]]:
+    """Times of ``repeat`` calls of each side, the sides taking turns call by call.
+
+    Each side is ``(fn, setup)`` as in :func:`timings` (``setup`` None: ``fn()``). Turn by turn
+    rather than all of one side then all of the other: the machines these run on change speed
+    for a second or more at a time (a build here took 42 ms for eight calls in a row, then 63 ms
+    for the next eight, and micrograd's 105 ms and then 155 ms), and a ratio of medians taken
+    minutes apart would then measure the machine. Taking turns, both medians come from the same
+    stretch of time. ``warmup`` rounds run first, untimed.
+    """
+    times: list[list[float]] = [[] for _ in sides]
+    for i in range(warmup + repeat):
+        for side, (fn, setup) in zip(times, sides):
+            elapsed = _timed_call(fn, setup, gc_enabled)
+            if i >= warmup:
+                side.append(elapsed)
+    return times
+
+
 def timings(
     fn: Callable[..., object],
     repeat: int = 5,
@@ -26,46 +79,16 @@ def timings(
     setup: Callable[[], object] | None = None,
     warmup: int = 2,
 ) -> list[float]:
-    """Wall times of ``repeat`` calls, with the collector on or off during each call.
+    """Times of ``repeat`` calls, with the collector on or off during each call.
 
     With ``setup``, each call gets a fresh ``setup()`` result as its argument, made untimed.
     What ``fn`` returns is freed after the clock stops. ``warmup`` calls run first, untimed: the
     first calls in a process are slower (memory taken from the operating system, the interpreter
-    specialising hot loops), on either side. The collector runs before each call (see the
-    comment below): this measures one call from a clean heap, not a loop; ``bench_loop.py``
-    measures what a loop of steps costs with the collector left to itself.
+    specialising hot loops), on either side. The collector runs before each call: this measures
+    one call from a clean heap, not a loop; ``bench_loop.py`` measures what a loop of steps costs
+    with the collector left to itself. To compare two sides, use :func:`interleaved`.
     """
-    times = []
-    for i in range(warmup + repeat):
-        # Collect before the setup too: micrograd's garbage from the previous call (held by
-        # cycles) is then freed before the new graph is built, as ours is, so that both sides
-        # build into memory the previous graph left, as a training loop does.
-        gc.collect()
-        arg = None
-        if setup:
-            was = gc.isenabled()
-            gc.disable()  # untimed: a build has nothing for the collector to free, so skip its walks
-            try:
-                arg = setup()
-            finally:
-                (gc.enable if was else gc.disable)()
-        gc.collect()  # what setup made leaves the young generation, as a graph that is used later has
-        was = gc.isenabled()
-        (gc.enable if gc_enabled else gc.disable)()
-        try:
-            start = clock()
-            result = fn(arg) if setup else fn()
-            elapsed = clock() - start
-            if i >= warmup:
-                times.append(elapsed)
-        finally:
-            (gc.enable if was else gc.disable)()
-        # Freed only now, untimed: whatever ``fn`` returns (a built graph) is torn down outside
-        # the clock. Otherwise our nodes, freed by reference counting, would be charged their
-        # teardown while micrograd's, kept alive by their closures' reference cycles, are freed
-        # later by the collector (untimed with the collector off).
-        del arg, result
-    return times
+    return interleaved([(fn, setup)], repeat, gc_enabled, warmup)[0]
 
 
 def warm_backward(V: Callable[[float], Any], calls: int = 10) -> None:
