@@ -6,9 +6,9 @@ in one thread never makes an op raise in another. Only :func:`autodiff.name_scop
 :func:`autodiff.detect_anomaly` change them, through :func:`enter` and :func:`leave`.
 
 Making a node is the hot path of every forward pass, and reading a context variable costs a
-call. So the op methods first read one plain global, ``_ACTIVE`` in their own namespace: how
-many switch blocks are open right now in the whole process (kept current here, see
-:func:`mirror`). Only when it is not 0 do they read this context's switches.
+call. So the op methods first read one plain global, ``_ACTIVE`` in their own namespace: whether
+any switch block is open right now in the whole process (kept current here, see :func:`mirror`).
+Only when one is do they read this context's switches.
 
 >>> current()
 Switches(scope=None, anomaly=False, origins=False)
@@ -53,9 +53,13 @@ def current() -> Switches:
 
 
 def mirror(namespace: dict[str, Any]) -> None:
-    """Keep ``namespace["_ACTIVE"]`` equal to the number of open switch blocks (for generated code)."""
+    """Keep ``namespace["_ACTIVE"]`` true while a switch block is open anywhere (for generated code).
+
+    A bool, not the count: ``if _ACTIVE:`` on True or False is decided by CPython's jump itself,
+    on an int it calls the int's truth test.
+    """
     with _LOCK:
-        namespace["_ACTIVE"] = _open
+        namespace["_ACTIVE"] = _open > 0
         _mirrors.append(namespace)
 
 
@@ -64,7 +68,7 @@ def _count(change: int) -> None:
     with _LOCK:
         _open += change
         for namespace in _mirrors:
-            namespace["_ACTIVE"] = _open
+            namespace["_ACTIVE"] = _open > 0
 
 
 _UNCHANGED: Any = object()

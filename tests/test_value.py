@@ -228,12 +228,14 @@ def test_edges_are_read_only_and_labels_must_be_text():
 def test_nodes_made_by_ops_are_values_and_a_graph_survives_pickling():
     import pickle
 
-    from autodiff.value import Constant, OpResult
+    from autodiff.value import OpResult
 
     a = Value(0.3, label="a")
     y = (a * 2 + a.exp()).tanh()
     assert isinstance(y, OpResult) and isinstance(y, Value) and not y.is_leaf
-    assert isinstance(y.parents[0].parents[0].parents[1], Constant)
+    two = y.parents[0].parents[0].parents[1]
+    assert isinstance(two, OpResult) and two.is_constant and two.is_leaf and two.data == 2.0
+    assert not (a.is_constant or y.is_constant or y.parents[0].is_constant)
     with pytest.raises(TypeError, match="takes no arguments"):
         OpResult(1.0)  # type: ignore[call-arg]
     copy = pickle.loads(pickle.dumps(y))
