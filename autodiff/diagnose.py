@@ -53,7 +53,7 @@ from . import fmt, state
 from .graph import steps, topological_order
 from .ops import RULES
 from .trace import trace
-from .value import Value
+from .value import Value, _get_extra
 
 __all__ = ["VANISH", "EXPLODE", "SATURATE", "KINDS", "Factor", "Finding", "Diagnosis", "diagnose",
            "Origin", "NanOrigin", "nan_origin", "record_origins", "local_formula", "compact_names", "check_thresholds", "blame"]
@@ -632,7 +632,7 @@ class NanOrigin:
 
 
 def _created_at(v: Value) -> Optional[str]:
-    return v.origin if hasattr(v, "_origin") else None
+    return _get_extra(v, "origin")  # type: ignore[no-any-return]
 
 
 def _path_names(root: Value, v: Value) -> tuple[str, ...]:

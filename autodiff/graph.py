@@ -37,7 +37,7 @@ import weakref
 from typing import Iterator, Literal, Optional, Sequence, Union, overload
 
 from . import fast, fmt, state
-from .value import HOOKED, Value, _real
+from .value import HOOKED, Value, _get_extra, _real, _set_extra
 
 __all__ = ["backward_order", "walk", "topological_order", "backward", "grad", "steps", "backward_steps",
            "Step", "Contribution"]
@@ -62,11 +62,11 @@ def backward_order(root: Value) -> list[Value]:
     A graph never changes once built, so the order is worked out once and kept on the root.
     """
     _check_root(root, "backward_order")
-    rest = getattr(root, "_order", None)
+    rest = _get_extra(root, "order")
     if rest is None:
         with _LOCK:
             rest = _leaves_appended(root, _intermediate_part(root))
-            root._order = rest
+            _set_extra(root, "order", rest)
     return [root, *rest]
 
 
@@ -75,9 +75,10 @@ def _intermediate_part(root: Value) -> list[Value]:
     # made later also consume nodes of this graph.
     if not root._edges:
         return []
-    known = getattr(root, "_backward_order", None)
+    known = _get_extra(root, "backward_order")
     if known is None:
-        known = root._backward_order = _keep(fast.intermediate_order(root))
+        known = _keep(fast.intermediate_order(root))
+        _set_extra(root, "backward_order", known)
     return known
 
 
@@ -213,7 +214,7 @@ def _same(a: tuple[object, ...], b: tuple[object, ...]) -> bool:
 def _check_grad(v: Value, g: float) -> None:
     if math.isnan(g) or math.isinf(g):
         operands = ", ".join(f"{fmt.name(p)} = {p.data!r}" for p in v.parents)
-        where = getattr(v, "_origin", None)
+        where = _get_extra(v, "origin")
         raise FloatingPointError(
             f"anomaly: gradient {g!r} at node {fmt.name(v)!r} (op {v.op or 'leaf'!r}, "
             f"data {v.data!r}{', operands ' + operands if operands else ''})"
@@ -222,10 +223,11 @@ def _check_grad(v: Value, g: float) -> None:
 
 
 def _bad_edge(v: Value, p: Value, local: float, g: float, amount: float) -> FloatingPointError:
+    where = _get_extra(v, "origin")
     return FloatingPointError(
         f"anomaly: backward through op {v.op!r} at node {fmt.name(v)!r} sent {amount!r} "
         f"(= local {local!r} * grad {g!r}) to {fmt.name(p)!r} = {p.data!r}"
-        + (f"; created at {v._origin}" if hasattr(v, "_origin") else "")
+        + (f"; created at {where}" if where else "")
     )
 
 
@@ -264,7 +266,7 @@ def steps(root: Value, *, leaves_hold: bool = True, apply: bool = False, record:
         given = None
         if i in hooked:
             given = passed = incoming[i] if leaf[i] else g
-            for fn in list(getattr(v, "_hooks", ())):
+            for fn in list(_get_extra(v, "hooks", ())):
                 replaced = fn(passed)
                 if replaced is not None:
                     passed = _real(replaced, "a hook's return value")
@@ -335,14 +337,14 @@ def backward(root: Value, create_graph: bool = False) -> None:
         if not root._edges:  # a leaf: d root / d root = 1, accumulated
             root.grad += 1.0
             return
-        known: Optional[list[Value]] = getattr(root, "_backward_order", None)
+        known: Optional[list[Value]] = _get_extra(root, "backward_order")
         if known is not None:
             fast.replay(root, known)
             return
         order, stuck = fast.first_backward(root)
         if stuck:
             order += fast.finish_backward(order, stuck, grads=True)
-        root._backward_order = _keep(order)
+        _set_extra(root, "backward_order", _keep(order))
 
 
 @overload
