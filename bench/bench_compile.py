@@ -21,6 +21,7 @@ sys.path.append(str(Path(__file__).resolve().parent.parent))  # after PYTHONPATH
 import micrograd.nn as mgnn  # noqa: E402
 from bench_nn import moons, step_micrograd, step_ours  # noqa: E402
 from harness import (  # noqa: E402
+    REPEAT,
     SPREAD_HEADER,
     clock,
     interleaved,
@@ -36,7 +37,6 @@ import autodiff  # noqa: E402
 import nn  # noqa: E402
 
 STEPS = 100
-REPEAT = 5  # median of 5 for every side
 LR = 0.05
 
 
@@ -75,7 +75,7 @@ def main() -> None:
 
     warm_backward(autodiff.Value)  # see harness.warm_backward
     warm_backward(mgValue)
-    print(f"median of {REPEAT} steps, each from a clean heap (min-max)")
+    print(f"median of {REPEAT[True]} (collector on) or {REPEAT[False]} (off) steps, each from a clean heap (min-max)")
     print(SPREAD_HEADER)
     lines = []
     eager_step = {}
@@ -83,7 +83,7 @@ def main() -> None:
         tag = "gc on" if gc_on else "gc off"
         t_eager, t_compiled, t_mg = interleaved(
             [(lambda: step_ours(eager, X, Y, LR), None), (lambda: step(rows_X, rows_Y), None),
-             (lambda: step_micrograd(theirs, X, Y, LR), None)], repeat=REPEAT, gc_enabled=gc_on)
+             (lambda: step_micrograd(theirs, X, Y, LR), None)], repeat=REPEAT[gc_on], gc_enabled=gc_on)
         print(spread_row(f"one step, eager ({tag})", t_eager, t_mg))
         print(spread_row(f"one step, compiled ({tag})", t_compiled, t_mg))
         lines.append(target(f"compiled step from a clean heap, {tag}", median(t_mg) / median(t_compiled), 50))

@@ -9,7 +9,7 @@ and ``*`` by a constant, which both make as a constant leaf and a ``*`` node; mi
 has no ``tanh``). The expressions nothing consumed are summed pairwise into the root, so every
 node is in the root's graph.
 
-Measured, as medians of 5 timed calls after warm-up (the harness's protocol): construction,
+Measured, as medians of timed calls after warm-up (15 with the collector off, 5 with it on; the harness's protocol): construction,
 the first backward on a freshly built graph, with the collector on and off, and memory per node.
 
     python bench/bench_dag.py
@@ -26,6 +26,7 @@ sys.path.append(str(Path(__file__).resolve().parent.parent))  # after PYTHONPATH
 
 import micrograd.engine as mg  # noqa: E402
 from harness import (  # noqa: E402
+    REPEAT,
     SPREAD_HEADER,
     interleaved,
     machine,
@@ -41,7 +42,6 @@ import autodiff as ad  # noqa: E402
 NODES = 100_000
 WINDOW = 1000  # operands come from the last WINDOW expressions
 SEED = 0
-REPEAT = 5
 
 
 def plan(nodes: int = NODES, window: int = WINDOW, seed: int = SEED) -> tuple[list[float], list[tuple[int, int, int, int]], list[int]]:
@@ -124,7 +124,7 @@ def main() -> None:
     for gc_on in (True, False):
         tag = "gc on" if gc_on else "gc off"
         c_ours, c_mg = interleaved([(lambda: build(ad.Value), None), (lambda: build(mg.Value), None)],
-                                   repeat=REPEAT, gc_enabled=gc_on, warmup=1)
+                                   repeat=REPEAT[gc_on], gc_enabled=gc_on, warmup=1)
         print(spread_row(f"construction ({tag})", c_ours, c_mg))
         # The first backward on a freshly built graph, as a training step runs it, past the
         # calls that CPython 3.11 runs unspecialised (see harness.warm_backward).
@@ -132,7 +132,7 @@ def main() -> None:
         warm_backward(mg.Value)
         b_ours, b_mg = interleaved([(lambda r: r.backward(), lambda: build(ad.Value)),
                                     (lambda r: r.backward(), lambda: build(mg.Value))],
-                                   repeat=REPEAT, gc_enabled=gc_on, warmup=1)
+                                   repeat=REPEAT[gc_on], gc_enabled=gc_on, warmup=1)
         print(spread_row(f"backward, first call ({tag})", b_ours, b_mg))
         lines.append(target(f"random DAG construction, {tag}", median(c_mg) / median(c_ours), 3))
         lines.append(target(f"random DAG first backward, {tag}", median(b_mg) / median(b_ours), 2))

@@ -2,8 +2,8 @@
 
 Workload: 500 chains of 201 nodes (``x = relu(x * w + b)`` repeated), their ends summed
 pairwise; about 100,000 nodes, shallow enough for micrograd's recursive sort. Each figure is the
-median of 5 timed calls after warm-up, with its min-max, the two engines taking turns (see
-``harness.interleaved``).
+median of timed calls after warm-up (15 with the collector off, 5 with it on), with its min-max, the two
+engines taking turns (see ``harness.interleaved``).
 
     python bench/bench_engine.py
 """
@@ -18,6 +18,7 @@ sys.path.append(str(Path(__file__).resolve().parent.parent))  # after PYTHONPATH
 
 import micrograd.engine as mg  # noqa: E402
 from harness import (  # noqa: E402
+    REPEAT,
     SPREAD_HEADER,
     interleaved,
     machine,
@@ -60,19 +61,21 @@ def main() -> None:
     for gc_on in (True, False):
         tag = "gc on" if gc_on else "gc off"
         t_ours, t_mg = interleaved([(lambda: build(ad.Value), None), (lambda: build(mg.Value), None)],
-                                   gc_enabled=gc_on, warmup=1)
+                                   repeat=REPEAT[gc_on], gc_enabled=gc_on, warmup=1)
         print(spread_row(f"construction ({tag})", t_ours, t_mg))
         # First backward on a freshly built graph (what a training step does), past the calls
         # that CPython 3.11 runs unspecialised (see harness.warm_backward), as a training loop is.
         warm_backward(ad.Value)
         warm_backward(mg.Value)
         b_ours, b_mg = interleaved([(lambda r: r.backward(), lambda: build(ad.Value)),
-                                    (lambda r: r.backward(), lambda: build(mg.Value))], gc_enabled=gc_on, warmup=1)
+                                    (lambda r: r.backward(), lambda: build(mg.Value))],
+                                   repeat=REPEAT[gc_on], gc_enabled=gc_on, warmup=1)
         print(spread_row(f"backward alone, first call ({tag})", b_ours, b_mg))
         # ... and again on the same graph (gradient accumulation, re-stepping a debugger).
         ours_root, mg_root = build(ad.Value), build(mg.Value)
         ours_root.backward()
-        r_ours, r_mg = interleaved([(ours_root.backward, None), (mg_root.backward, None)], gc_enabled=gc_on)
+        r_ours, r_mg = interleaved([(ours_root.backward, None), (mg_root.backward, None)], repeat=REPEAT[gc_on],
+                                   gc_enabled=gc_on)
         print(spread_row(f"backward alone, repeated ({tag})", r_ours, r_mg))
         del ours_root, mg_root
         lines.append(target(f"chains construction, {tag}", median(t_mg) / median(t_ours), 3))

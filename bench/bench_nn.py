@@ -17,6 +17,7 @@ sys.path.append(str(Path(__file__).resolve().parent.parent))  # after PYTHONPATH
 
 import micrograd.nn as mgnn  # noqa: E402
 from harness import (  # noqa: E402
+    REPEAT,
     SPREAD_HEADER,
     interleaved,
     machine,
@@ -32,7 +33,6 @@ from autodiff import Value  # noqa: E402
 from nn import moons  # noqa: E402
 
 POINTS = 100
-REPEAT = 7
 
 
 def train_step(model, X, Y, lr=0.05, output=lambda out: out):
@@ -65,7 +65,7 @@ def main() -> None:
     X, Y = moons()
     ours = nn.MLP(2, [16, 16, 1], activation="relu", seed=0)
     theirs = mgnn.MLP(2, [16, 16, 1])
-    print(f"workload: one training step of a 2-16-16-1 MLP on {POINTS} points, median of {REPEAT}\n")
+    print(f"workload: one training step of a 2-16-16-1 MLP on {POINTS} points, median of {REPEAT[True]} (collector on) or {REPEAT[False]} (off)\n")
     print(SPREAD_HEADER)
     lines = []
     warm_backward(Value)  # see harness.warm_backward
@@ -73,7 +73,7 @@ def main() -> None:
     for gc_on in (True, False):
         tag = "gc on" if gc_on else "gc off"
         t_ours, t_mg = interleaved([(lambda: step_ours(ours, X, Y), None), (lambda: step_micrograd(theirs, X, Y), None)],
-                                   repeat=REPEAT, gc_enabled=gc_on)
+                                   repeat=REPEAT[gc_on], gc_enabled=gc_on)
         print(spread_row(f"training step ({tag})", t_ours, t_mg))
         lines.append(target(f"training step from a clean heap, {tag}", median(t_mg) / median(t_ours), 3))
     print()

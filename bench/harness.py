@@ -53,6 +53,13 @@ def _timed_call(fn: Callable[..., object], setup: Callable[[], object] | None, g
     return elapsed
 
 
+#: Timed calls a side, by collector setting. With it off a call takes 20-200 ms and calls of the
+#: same work in one process differ by up to half (a DAG build: 28 to 48 ms, micrograd's 101 to 154),
+#: so a median of 5 moved by a tenth from run to run; 15 keep it steadier. With the collector on a
+#: micrograd call takes a second: 5.
+REPEAT = {True: 5, False: 15}
+
+
 def interleaved(sides: Sequence[Side], repeat: int = 5, gc_enabled: bool = True, warmup: int = 2) -> list[list[float]]:
     """Times of ``repeat`` calls of each side, the sides taking turns call by call.
 
