@@ -181,11 +181,12 @@ _LEAF_EDGES = ["_a = None", "_more = ()"]  # a leaf's (and a constant's) edges: 
 
 
 def _node_source(name: str, params: str, prologue: list[str], op: str, edges: list[str], arg: Optional[str],
-                 uses: list[str]) -> str:
-    """A function ``name(params)`` that runs ``prologue`` (which sets ``out``) and returns the new node
-    ``v``; ``edges`` are the statements that store its operands and local derivatives on it."""
+                 uses: list[str], data: str = "out") -> str:
+    """A function ``name(params)`` that runs ``prologue`` and returns the new node ``v``, whose number
+    is ``data`` (an expression, or ``out`` set by the prologue); ``edges`` are the statements that
+    store its operands and local derivatives on it."""
     lines = [f"def {name}({params}):", *prologue,
-             *_make_node("v", "out", op, edges, arg),
+             *_make_node("v", data, op, edges, arg),
              *uses,  # once the node stands: a refused op leaves its operands' counts alone
              "    return v"]
     return "\n".join(lines) + "\n"
@@ -220,14 +221,20 @@ def op_source(rule: Rule) -> str:
         operands = "(self, other)" if binary else "(self,)"
         prologue.append(f"    if {_float_compares(condition)}:")
         prologue.append(f"        raise _domain_error({rule.name!r}, {operands}, {kind.__name__}, {message!r}{extra})")
-    prologue.append(f"    out = {_float_compares(rule.value_expr(names, 'k', 'out'))}")
+    value = _float_compares(rule.value_expr(names, "k", "out"))
     locals_ = [_float_compares(text) for text in rule.local_exprs(names, "k", "out")]
+    data = "out"
+    if any(re.search(r"\bout\b", text) for text in locals_):
+        prologue.append(f"    out = {value}")  # the local derivatives read it (exp, tanh, sigmoid)
+    else:
+        data = value  # straight into the node: a local variable less for * + - relu
     # Operands in slots, not a tuple: one object per node for the cyclic collector to track.
     edges = ["v._a = self", f"v._la = {locals_[0]}"]
     edges += ["v._b = other", f"v._lb = {locals_[1]}"] if binary else ["v._b = None"]
     uses = ["    self._uses += 1", *(["    other._uses += 1"] if binary else [])]
     params = "self, other" if (binary or rule.constant) else "self"
-    return _node_source(str(rule.method), params, prologue, rule.name, edges, "k" if rule.constant else None, uses)
+    return _node_source(str(rule.method), params, prologue, rule.name, edges, "k" if rule.constant else None, uses,
+                        data)
 
 
 def _join_source(rule: Rule) -> str:
