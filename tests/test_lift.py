@@ -185,6 +185,12 @@ def test_a_batch_traced_as_one_graph_lifts_with_the_samples_as_rows():
 def test_random_graphs_run_lifted_as_eager(program, trace_at, rows):
     # every op of the rule table, inputs only: whatever lifts (sums with constant weights, ...) and
     # whatever stays scalar must give the eager numbers, values and input gradients
+    lifted_as_eager(program, trace_at, rows)
+
+
+def lifted_as_eager(program, trace_at, rows):
+    """The random ``program`` compiled with ``lift=True`` (traced at ``trace_at``), checked against the
+    eager engine at ``trace_at`` and every row (value and input gradients) and over the batch."""
     prog = autodiff.compile(lambda xs: build(program, xs), 3, example=trace_at, lift=True)
     for xs in [trace_at, *rows]:
         leaves = [Value(x) for x in xs]
@@ -194,6 +200,7 @@ def test_random_graphs_run_lifted_as_eager(program, trace_at, rows):
         assert all(close(a, v.grad) for a, v in zip(prog.backward(), leaves))
     for out, xs in zip(prog.batch(rows), rows):
         assert close(out, build(program, [Value(x) for x in xs]).data)
+    return prog
 
 
 def test_terms_of_a_sum_reading_one_input_column_keep_a_column_each():
@@ -217,16 +224,7 @@ def test_the_random_program_that_found_the_repeated_column_runs_as_eager():
                ("u", "log_abs", 1), ("b", "+", 42, 21)]
     trace_at = [1.7299101493976012, -5.023393627083775e-203, 1.4884368322353927]
     rows = [[9.308631965431245e-138, 0.5563119686606153, -1.175494351e-38], [0.3, -0.7, 1.1]]
-    prog = autodiff.compile(lambda xs: build(program, xs), 3, example=trace_at, lift=True)
-    assert prog.lifted
-    for xs in [trace_at, *rows]:
-        leaves = [Value(x) for x in xs]
-        eager = build(program, leaves)
-        eager.backward()
-        assert close(prog(xs), eager.data)
-        assert all(close(a, v.grad) for a, v in zip(prog.backward(), leaves))
-    for out, xs in zip(prog.batch(rows), rows):
-        assert close(out, build(program, [Value(x) for x in xs]).data)
+    assert lifted_as_eager(program, trace_at, rows).lifted
 
 
 def layer_feeding(program, width: int, seed: int):
